@@ -1,0 +1,137 @@
+import Logging
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a peer's YAML configuration strictly: an unknown key or a value of the wrong type is an error that
+/// names the file, the line and the key, because a silently ignored typo is how clusters end up half-configured.
+public enum ConfigurationFile {
+    public static func load(path: String, onto base: PeerConfiguration = PeerConfiguration()) throws(ConfigurationError) -> PeerConfiguration {
+        let text: String
+        do {
+            text = try readFile(path)
+        } catch {
+            throw ConfigurationError(source: path, key: nil, message: "cannot read configuration file: \(error.message)")
+        }
+        return try parse(text, source: path, onto: base)
+    }
+
+    public static func parse(_ text: String, source: String, onto base: PeerConfiguration = PeerConfiguration()) throws(ConfigurationError) -> PeerConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigurationError(source: source, key: nil, message: "not valid YAML: \(error)")
+        }
+        guard let root else { return base } // an empty file keeps the defaults
+        guard case .mapping(let mapping) = root else {
+            throw ConfigurationError(source: source, key: nil, message: "the top level must be a mapping of keys to values")
+        }
+        var config = base
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else {
+                throw ConfigurationError(source: source, key: nil, message: "line \(keyNode.mark?.line ?? 0): keys must be strings")
+            }
+            let field = Field(source: source, key: key, node: value)
+            switch key {
+            case "name": config.name = try field.string()
+            case "dataDir": config.dataDirectory = try field.string()
+            case "bindAddress": config.bindAddress = try field.string()
+            case "gossipPort": config.gossipPort = try field.port()
+            case "raftPort": config.raftPort = try field.port()
+            case "apiPort": config.apiPort = try field.port()
+            case "join": config.join = try field.strings()
+            case "insecureHTTP": config.insecureHTTP = try field.bool()
+            case "logLevel": config.logLevel = try field.logLevel()
+            default:
+                let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "logLevel"]
+                let hint = known.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
+                throw field.error("unknown key\(hint)")
+            }
+        }
+        return config
+    }
+
+    struct Field {
+        let source: String
+        let key: String
+        let node: Node
+
+        func error(_ message: String) -> ConfigurationError {
+            let line = node.mark.map { "line \($0.line): " } ?? ""
+            return ConfigurationError(source: source, key: key, message: line + message)
+        }
+
+        func string() throws(ConfigurationError) -> String {
+            guard case .scalar(let scalar) = node else { throw error("expected a string") }
+            return scalar.string
+        }
+
+        func bool() throws(ConfigurationError) -> Bool {
+            guard case .scalar = node, let value = node.bool else { throw error("expected true or false") }
+            return value
+        }
+
+        func port() throws(ConfigurationError) -> Int {
+            guard case .scalar = node, let value = node.int else { throw error("expected a port number") }
+            guard (1...65535).contains(value) else { throw error("\(value) is out of range (1-65535)") }
+            return value
+        }
+
+        func strings() throws(ConfigurationError) -> [String] {
+            guard case .sequence(let sequence) = node else { throw error("expected a list of strings") }
+            var result: [String] = []
+            for item in sequence {
+                guard case .scalar(let scalar) = item else { throw error("expected a list of strings") }
+                result.append(scalar.string)
+            }
+            return result
+        }
+
+        func logLevel() throws(ConfigurationError) -> Logger.Level {
+            let text = try string()
+            guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                throw error("'\(text)' is not a log level (trace, debug, info, notice, warning, error, critical)")
+            }
+            return level
+        }
+    }
+
+    struct ReadError: Error { let message: String }
+
+    static func readFile(_ path: String) throws(ReadError) -> String {
+        guard let file = fopen(path, "r") else {
+            throw ReadError(message: String(cString: strerror(errno)))
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
+            if count < chunk.count {
+                if ferror(file) != 0 { throw ReadError(message: String(cString: strerror(errno))) }
+                break
+            }
+            guard bytes.count <= 1 << 20 else { throw ReadError(message: "larger than 1 MiB") }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.lowercased()), b = Array(b.lowercased())
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return a.isEmpty ? b.count : previous[b.count]
+    }
+}

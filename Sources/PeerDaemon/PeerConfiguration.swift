@@ -1,0 +1,159 @@
+import Logging
+
+/// Everything a peer needs to start. Built from embedded defaults, then a YAML file, then flags — later wins.
+public struct PeerConfiguration: Sendable, Equatable {
+    public var name: String
+    public var dataDirectory: String
+    public var bindAddress: String
+    public var gossipPort: Int
+    public var raftPort: Int
+    public var apiPort: Int
+    /// Seeds to join through: any existing peer, as `host` or `host:port` (port defaults to the gossip port).
+    public var join: [String]
+    public var insecureHTTP: Bool
+    public var logLevel: Logger.Level
+
+    public static let defaultGossipPort = 7946
+    public static let defaultRaftPort = 7947
+    public static let defaultAPIPort = 6443
+
+    public init(
+        name: String = PeerConfiguration.defaultName(),
+        dataDirectory: String = "peer-data",
+        bindAddress: String = "127.0.0.1",
+        gossipPort: Int = PeerConfiguration.defaultGossipPort,
+        raftPort: Int = PeerConfiguration.defaultRaftPort,
+        apiPort: Int = PeerConfiguration.defaultAPIPort,
+        join: [String] = [],
+        insecureHTTP: Bool = false,
+        logLevel: Logger.Level = .info
+    ) {
+        self.name = name
+        self.dataDirectory = dataDirectory
+        self.bindAddress = bindAddress
+        self.gossipPort = gossipPort
+        self.raftPort = raftPort
+        self.apiPort = apiPort
+        self.join = join
+        self.insecureHTTP = insecureHTTP
+        self.logLevel = logLevel
+    }
+
+    /// The host name is what an operator recognises a node by, as kubelet does.
+    public static func defaultName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "peer" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "peer" : name.lowercased()
+    }
+
+    /// Seeds as (host, port), with the gossip port filled in where a seed names none.
+    public func joinAddresses() throws(ConfigurationError) -> [(host: String, port: Int)] {
+        var seeds: [(host: String, port: Int)] = []
+        for seed in join { seeds.append(try Self.parseSeed(seed, defaultPort: gossipPort, source: "join")) }
+        return seeds
+    }
+
+    /// Checks what cannot be checked key by key: value ranges and combinations.
+    public func validate(source: String) throws(ConfigurationError) {
+        guard ResourceName.isValidDNSSubdomain(name) else {
+            throw ConfigurationError(source: source, key: "name",
+                message: "'\(name)' is not a valid node name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters")
+        }
+        guard !dataDirectory.isEmpty else {
+            throw ConfigurationError(source: source, key: "dataDir", message: "must not be empty")
+        }
+        guard IPAddress.isValid(bindAddress) else {
+            throw ConfigurationError(source: source, key: "bindAddress", message: "'\(bindAddress)' is not an IPv4 or IPv6 address")
+        }
+        for (key, port) in [("gossipPort", gossipPort), ("raftPort", raftPort), ("apiPort", apiPort)] {
+            guard (1...65535).contains(port) else {
+                throw ConfigurationError(source: source, key: key, message: "\(port) is out of range (1-65535)")
+            }
+        }
+        let ports = [gossipPort, raftPort, apiPort]
+        guard Set(ports).count == ports.count else {
+            throw ConfigurationError(source: source, key: "apiPort",
+                message: "gossipPort, raftPort and apiPort must differ (got \(gossipPort), \(raftPort), \(apiPort))")
+        }
+        for seed in join { _ = try Self.parseSeed(seed, defaultPort: gossipPort, source: source) }
+        if insecureHTTP && !IPAddress.isLoopback(bindAddress) {
+            throw ConfigurationError(source: source, key: "insecureHTTP",
+                message: "plain HTTP without authentication is only allowed on a loopback address, not \(bindAddress)")
+        }
+    }
+
+    static func parseSeed(_ seed: String, defaultPort: Int, source: String) throws(ConfigurationError) -> (host: String, port: Int) {
+        let invalid = ConfigurationError(source: source, key: "join", message: "'\(seed)' is not HOST or HOST:PORT")
+        var host = seed
+        var port = defaultPort
+        if seed.hasPrefix("[") {
+            // [v6]:port
+            guard let close = seed.firstIndex(of: "]") else { throw invalid }
+            host = String(seed[seed.index(after: seed.startIndex)..<close])
+            let rest = seed[seed.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()) else { throw invalid }
+                port = p
+            }
+        } else if seed.filter({ $0 == ":" }).count == 1, let colon = seed.lastIndex(of: ":") {
+            host = String(seed[..<colon])
+            guard let p = Int(seed[seed.index(after: colon)...]) else { throw invalid }
+            port = p
+        }
+        guard !host.isEmpty, (1...65535).contains(port) else { throw invalid }
+        return (host, port)
+    }
+}
+
+/// One line an operator can act on: which file (or flag), which key, what is wrong.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var source: String
+    public var key: String?
+    public var message: String
+
+    public init(source: String, key: String?, message: String) {
+        self.source = source
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        if let key { return "\(source): \(key): \(message)" }
+        return "\(source): \(message)"
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+enum IPAddress {
+    static func isValid(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
+    static func isLoopback(_ text: String) -> Bool {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            return text.hasPrefix("127.")
+        }
+        return text == "::1"
+    }
+}
+
+enum ResourceName {
+    /// RFC 1123 subdomain, as Kubernetes requires of node names.
+    static func isValidDNSSubdomain(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 253 else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            guard let first = label.first, let last = label.last else { return false }
+            let alnum: (Character) -> Bool = { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") }
+            return alnum(first) && alnum(last) && label.allSatisfy { alnum($0) || $0 == "-" }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import ArgumentParser
+import Logging
+import PeerDaemon
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@main
+struct PeerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "A peer of a masterless container cluster: gossip, Raft, scheduling and pods in one program.",
+        version: PeerVersion.current,
+        subcommands: [Start.self, Version.self]
+    )
+}
+
+/// Prints one line an operator can act on and exits non-zero, instead of a usage dump or a stack trace.
+func fail(_ message: String) -> ExitCode {
+    let line = Array("peer: \(message)\n".utf8)
+    _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    return ExitCode.failure
+}
+
+struct Start: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start this peer: form a new cluster, or join one with --join.")
+
+    @Option(name: .long, help: "YAML configuration file; flags given here override it.")
+    var config: String?
+
+    @Option(help: "This peer's node name (default: the host name).")
+    var name: String?
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the Raft log, snapshots and keys (default: ./peer-data).")
+    var dataDir: String?
+
+    @Option(name: .customLong("bind-address"), help: "IP address for all listeners (default: 127.0.0.1).")
+    var bindAddress: String?
+
+    @Option(name: .customLong("gossip-port"), help: "UDP and TCP port for gossip (default: 7946).")
+    var gossipPort: Int?
+
+    @Option(name: .customLong("raft-port"), help: "TCP port for Raft traffic between peers (default: 7947).")
+    var raftPort: Int?
+
+    @Option(name: .customLong("api-port"), help: "Port of the HTTP API (default: 6443).")
+    var apiPort: Int?
+
+    @Option(name: .long, help: "An existing peer to join, HOST[:PORT] (repeatable; the port defaults to the gossip port).")
+    var join: [String] = []
+
+    @Flag(name: .customLong("insecure-http"), help: "Serve the API as plain HTTP with no authentication (loopback addresses only).")
+    var insecureHTTP = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: info).")
+    var logLevel: String?
+
+    func resolvedConfiguration() throws(ConfigurationError) -> PeerConfiguration {
+        var configuration = PeerConfiguration()
+        if let config {
+            configuration = try ConfigurationFile.load(path: config, onto: configuration)
+        }
+        // Which configuration keys a flag set, so an error names what the operator actually typed.
+        var flagged: [String: String] = [:]
+        func set<Value>(_ value: Value?, _ key: String, _ flag: String, _ apply: (Value) -> Void) {
+            guard let value else { return }
+            apply(value)
+            flagged[key] = flag
+        }
+        set(name, "name", "--name") { configuration.name = $0 }
+        set(dataDir, "dataDir", "--data-dir") { configuration.dataDirectory = $0 }
+        set(bindAddress, "bindAddress", "--bind-address") { configuration.bindAddress = $0 }
+        set(gossipPort, "gossipPort", "--gossip-port") { configuration.gossipPort = $0 }
+        set(raftPort, "raftPort", "--raft-port") { configuration.raftPort = $0 }
+        set(apiPort, "apiPort", "--api-port") { configuration.apiPort = $0 }
+        set(join.isEmpty ? nil : join, "join", "--join") { configuration.join = $0 }
+        set(insecureHTTP ? true : nil, "insecureHTTP", "--insecure-http") { configuration.insecureHTTP = $0 }
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+                throw ConfigurationError(source: "command line", key: "--log-level",
+                    message: "'\(logLevel)' is not a log level (trace, debug, info, notice, warning, error, critical)")
+            }
+            configuration.logLevel = level
+        }
+        do {
+            try configuration.validate(source: config ?? "defaults")
+        } catch {
+            guard let key = error.key, let flag = flagged[key] else { throw error }
+            throw ConfigurationError(source: "command line", key: flag, message: error.message)
+        }
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration: PeerConfiguration
+        do {
+            configuration = try resolvedConfiguration()
+        } catch {
+            throw fail(error.description)
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "peer")
+        logger[metadataKey: "node"] = "\(configuration.name)"
+        do {
+            try await Peer(configuration: configuration, logger: logger).run()
+        } catch let error as Peer.StartError {
+            throw fail(error.description)
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the peer's version.")
+
+    func run() {
+        print("peer \(PeerVersion.current)")
+    }
+}
