@@ -10,11 +10,19 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
+        // Raft, the cluster store and its write-ahead log; the pure core lives beside its TCP and file shells.
+        .target(name: "Consensus", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
 
         // Wiring of the `peer` process: configuration, data directory, services. `peer` stays a thin CLI.
         .target(name: "PeerDaemon", dependencies: [
@@ -34,6 +42,7 @@ let package = Package(
 
         .testTarget(name: "SimulationTests", dependencies: ["Simulation"]),
         .testTarget(name: "PeerTests", dependencies: ["PeerDaemon"]),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Simulation"]),
     ],
     swiftLanguageModes: [.v6]
 )
