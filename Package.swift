@@ -38,7 +38,7 @@ let package = Package(
         ]),
 
         // The deterministic simulator shared by the protocol cores' tests; a test-support library, not shipped.
-        .target(name: "Simulation", path: "Tests/Simulation"),
+        .target(name: "Simulation", path: "Tests/Simulation", exclude: ["README.md"]),
 
         .testTarget(name: "SimulationTests", dependencies: ["Simulation"]),
         .testTarget(name: "PeerTests", dependencies: ["PeerDaemon"]),
