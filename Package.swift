@@ -16,6 +16,19 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
+        // libsodium through pkg-config; `Sodium` is the only module allowed to touch it.
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .target(name: "Sodium", dependencies: ["CSodium"]),
+
+        // SWIM with Lifeguard: the pure core beside its UDP/TCP shell.
+        .target(name: "Gossip", dependencies: [
+            "Sodium",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+
         // Raft, the cluster store and its write-ahead log; the pure core lives beside its TCP and file shells.
         .target(name: "Consensus", dependencies: [
             .product(name: "Logging", package: "swift-log"),
@@ -24,8 +37,17 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
 
+        // The Kubernetes resource model shared by the API, Placement and the node agent: JSON trees that never
+        // drop a field, typed views, validation and defaulting in Kubernetes' words, selectors, patches.
+        .target(name: "ResourceModel"),
+
         // Wiring of the `peer` process: configuration, data directory, services. `peer` stays a thin CLI.
         .target(name: "PeerDaemon", dependencies: [
+            "Gossip",
+            "Sodium",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -41,6 +63,9 @@ let package = Package(
         .target(name: "Simulation", path: "Tests/Simulation", exclude: ["README.md"]),
 
         .testTarget(name: "SimulationTests", dependencies: ["Simulation"]),
+        .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
+        .testTarget(name: "ResourceModelTests", dependencies: ["ResourceModel"]),
+        .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "Sodium"]),
         .testTarget(name: "PeerTests", dependencies: ["PeerDaemon"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Simulation"]),
     ],

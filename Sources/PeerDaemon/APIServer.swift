@@ -1,9 +1,12 @@
+import Gossip
 import Hummingbird
 import Logging
+import Sodium
 
-/// The peer's HTTP endpoint. Every peer serves the whole cluster's API; for now the health endpoints.
+/// The peer's HTTP endpoint. Every peer serves the whole cluster's API.
 struct APIServer: Sendable {
     let configuration: PeerConfiguration
+    let gossip: GossipService
     let logger: Logger
 
     func router() -> Router<BasicRequestContext> {
@@ -14,6 +17,28 @@ struct APIServer: Sendable {
         }
         router.get("version") { _, _ in
             VersionInfo(gitVersion: "v\(PeerVersion.current)", platform: Self.platform)
+        }
+        router.get("v1/members") { _, _ in
+            MemberList(members: gossip.node.members.map(MemberView.init))
+        }
+        router.get("v1/gossip") { _, _ in
+            GossipStatus(gossip.node)
+        }
+        router.get("v1/gossip/keyring") { _, _ in
+            KeyringView(gossip.node.keyring)
+        }
+        router.post("v1/gossip/keyring") { request, context in
+            let change = try await request.decode(as: KeyringChange.self, context: context)
+            let key: SecretBoxKey
+            do { key = try SecretBoxKey(base64: change.key) } catch {
+                throw HTTPError(.badRequest, message: "key: \(error)")
+            }
+            do {
+                try await gossip.changeKeyring(change.operation, key: key, dataDirectory: configuration.dataDirectory)
+            } catch let error as GossipKeyring.KeyringError {
+                throw HTTPError(.conflict, message: error.description)
+            }
+            return KeyringView(gossip.node.keyring)
         }
         return router
     }
@@ -50,4 +75,80 @@ struct VersionInfo: ResponseEncodable {
     var minor = "32"
     var gitVersion: String
     var platform: String
+}
+
+/// One member as `GET /v1/members` shows it.
+public struct MemberView: Codable, Sendable, Equatable {
+    public var name: String
+    public var address: String
+    public var state: String
+    public var incarnation: UInt64
+    public var meta: [String: String]
+
+    init(_ member: MemberState) {
+        name = member.metadata.entries["name"] ?? ""
+        address = member.address
+        state = member.status.description
+        incarnation = member.incarnation
+        meta = member.metadata.entries
+    }
+}
+
+/// A JSON array at the top level, as the API promises.
+struct MemberList: ResponseGenerator {
+    var members: [MemberView]
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try context.responseEncoder.encode(members, from: request, context: context)
+    }
+}
+
+/// This peer's own gossip health: what it dropped, how it feels (Lifeguard's local health).
+struct GossipStatus: ResponseEncodable {
+    var address: String
+    var localHealthMultiplier: Int
+    var packetsReceived: Int
+    var packetsSent: Int
+    var droppedUnauthenticated: Int
+    var droppedMalformed: Int
+    var streamsReceived: Int
+    var streamFailures: Int
+
+    init(_ node: GossipNode) {
+        let counters = node.counters
+        address = node.address
+        localHealthMultiplier = node.localHealthMultiplier
+        packetsReceived = counters.packetsReceived
+        packetsSent = counters.packetsSent
+        droppedUnauthenticated = counters.droppedUnauthenticated
+        droppedMalformed = counters.droppedMalformed
+        streamsReceived = counters.streamsReceived
+        streamFailures = counters.streamFailures
+    }
+}
+
+struct KeyringChange: Decodable {
+    var operation: GossipService.KeyringOperation
+    var key: String
+}
+
+/// Fingerprints only: the keys themselves never leave the peer through the API.
+struct KeyringView: ResponseEncodable {
+    var primary: String
+    var keys: [String]
+
+    init(_ keyring: GossipKeyring) {
+        primary = Self.fingerprint(keyring.primary)
+        keys = keyring.keys.map(Self.fingerprint)
+    }
+
+    static func fingerprint(_ key: SecretBoxKey) -> String {
+        let digest = (try? Blake2b.hash(Array(key.base64EncodedString().utf8), outputLength: 16)) ?? []
+        return digest.prefix(8).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }

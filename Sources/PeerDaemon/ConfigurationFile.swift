@@ -1,21 +1,15 @@
 import Logging
 import Yams
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Reads a peer's YAML configuration strictly: an unknown key or a value of the wrong type is an error that
 /// names the file, the line and the key, because a silently ignored typo is how clusters end up half-configured.
 public enum ConfigurationFile {
     public static func load(path: String, onto base: PeerConfiguration = PeerConfiguration()) throws(ConfigurationError) -> PeerConfiguration {
         let text: String
         do {
-            text = try readFile(path)
+            text = try SmallFile.read(path)
         } catch {
-            throw ConfigurationError(source: path, key: nil, message: "cannot read configuration file: \(error.message)")
+            throw ConfigurationError(source: path, key: nil, message: "cannot read configuration file: \(error.description)")
         }
         return try parse(text, source: path, onto: base)
     }
@@ -47,8 +41,9 @@ public enum ConfigurationFile {
             case "join": config.join = try field.strings()
             case "insecureHTTP": config.insecureHTTP = try field.bool()
             case "logLevel": config.logLevel = try field.logLevel()
+            case "gossipKeyFile": config.gossipKeyFile = try field.string()
             default:
-                let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "logLevel"]
+                let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "logLevel", "gossipKeyFile"]
                 let hint = known.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
                 throw field.error("unknown key\(hint)")
             }
@@ -99,27 +94,6 @@ public enum ConfigurationFile {
             }
             return level
         }
-    }
-
-    struct ReadError: Error { let message: String }
-
-    static func readFile(_ path: String) throws(ReadError) -> String {
-        guard let file = fopen(path, "r") else {
-            throw ReadError(message: String(cString: strerror(errno)))
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count > 0 { bytes.append(contentsOf: chunk[0..<count]) }
-            if count < chunk.count {
-                if ferror(file) != 0 { throw ReadError(message: String(cString: strerror(errno))) }
-                break
-            }
-            guard bytes.count <= 1 << 20 else { throw ReadError(message: "larger than 1 MiB") }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func editDistance(_ a: String, _ b: String) -> Int {

@@ -36,9 +36,21 @@ public struct Peer: Sendable {
         }
         logger.warning("serving the API over plain HTTP with no authentication", metadata: ["address": "\(configuration.bindAddress):\(configuration.apiPort)"])
 
-        let api = APIServer(configuration: configuration, logger: logger)
+        let gossip: GossipService
+        do {
+            gossip = try GossipService(configuration: configuration, dataDirectory: dataDirectory, logger: logger)
+        } catch let error as GossipService.KeyError {
+            throw StartError(description: error.description)
+        } catch let error as ConfigurationError {
+            throw StartError(description: error.description)
+        }
+        let api = APIServer(configuration: configuration, gossip: gossip, logger: logger)
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: api.application(), successTerminationBehavior: .gracefullyShutdownGroup)],
+            services: [
+                // Gossip stops last: the API stops taking requests first, then the peer says goodbye.
+                .init(service: gossip),
+                .init(service: api.application(), successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

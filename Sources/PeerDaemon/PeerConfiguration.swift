@@ -12,6 +12,8 @@ public struct PeerConfiguration: Sendable, Equatable {
     public var join: [String]
     public var insecureHTTP: Bool
     public var logLevel: Logger.Level
+    /// File holding the cluster's gossip key (base64). Needed to join; the first peer generates one when absent.
+    public var gossipKeyFile: String?
 
     public static let defaultGossipPort = 7946
     public static let defaultRaftPort = 7947
@@ -26,7 +28,8 @@ public struct PeerConfiguration: Sendable, Equatable {
         apiPort: Int = PeerConfiguration.defaultAPIPort,
         join: [String] = [],
         insecureHTTP: Bool = false,
-        logLevel: Logger.Level = .info
+        logLevel: Logger.Level = .info,
+        gossipKeyFile: String? = nil
     ) {
         self.name = name
         self.dataDirectory = dataDirectory
@@ -37,6 +40,7 @@ public struct PeerConfiguration: Sendable, Equatable {
         self.join = join
         self.insecureHTTP = insecureHTTP
         self.logLevel = logLevel
+        self.gossipKeyFile = gossipKeyFile
     }
 
     /// The host name is what an operator recognises a node by, as kubelet does.

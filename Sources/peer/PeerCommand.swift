@@ -14,7 +14,7 @@ struct PeerCommand: AsyncParsableCommand {
         commandName: "peer",
         abstract: "A peer of a masterless container cluster: gossip, Raft, scheduling and pods in one program.",
         version: PeerVersion.current,
-        subcommands: [Start.self, Version.self]
+        subcommands: [Start.self, Members.self, Keygen.self, Version.self]
     )
 }
 
@@ -56,6 +56,9 @@ struct Start: AsyncParsableCommand {
     @Flag(name: .customLong("insecure-http"), help: "Serve the API as plain HTTP with no authentication (loopback addresses only).")
     var insecureHTTP = false
 
+    @Option(name: .customLong("gossip-key-file"), help: "File with the cluster's gossip key (base64; make one with 'peer keygen gossip').")
+    var gossipKeyFile: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: info).")
     var logLevel: String?
 
@@ -79,6 +82,7 @@ struct Start: AsyncParsableCommand {
         set(apiPort, "apiPort", "--api-port") { configuration.apiPort = $0 }
         set(join.isEmpty ? nil : join, "join", "--join") { configuration.join = $0 }
         set(insecureHTTP ? true : nil, "insecureHTTP", "--insecure-http") { configuration.insecureHTTP = $0 }
+        set(gossipKeyFile, "gossipKeyFile", "--gossip-key-file") { configuration.gossipKeyFile = $0 }
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
                 throw ConfigurationError(source: "command line", key: "--log-level",
@@ -117,6 +121,57 @@ struct Start: AsyncParsableCommand {
         } catch {
             throw fail("\(error)")
         }
+    }
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a new key and print it.",
+        discussion: "peer keygen gossip > gossip.key   # a key for --gossip-key-file (keep it secret)")
+
+    @Argument(help: "What the key is for: gossip.")
+    var kind: String
+
+    func run() throws {
+        switch kind {
+        case "gossip":
+            do {
+                print(try Keys.newGossipKey())
+            } catch {
+                throw fail("cannot generate a key: \(error)")
+            }
+        default:
+            throw fail("unknown key kind '\(kind)'; expected: gossip")
+        }
+    }
+}
+
+struct Members: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the cluster's members as this peer sees them.")
+
+    @Option(help: "A peer's API address.")
+    var server = "http://127.0.0.1:6443"
+
+    func run() async throws {
+        let members: [MemberView]
+        do {
+            members = try await PeerClient(server: server).members()
+        } catch {
+            throw fail("\(error)")
+        }
+        let rows = [["NAME", "ADDRESS", "STATE", "INCARNATION", "API", "RAFT"]] + members.map {
+            [$0.name, $0.address, $0.state, "\($0.incarnation)", $0.meta["api"] ?? "", $0.meta["raft"] ?? ""]
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(zip(row, widths).map { $0.0 + String(repeating: " ", count: $0.1 + 3 - $0.0.count) }.joined().trimmingTrailingSpaces())
+        }
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        String(self.reversed().drop { $0 == " " }.reversed())
     }
 }
 

@@ -76,6 +76,23 @@ enum HTTP {
         return (http.statusCode, String(decoding: data, as: UTF8.self))
     }
 
+    static func send(_ method: String, _ url: String, json: String) async -> (status: Int, body: String)? {
+        guard let url = URL(string: url) else { return nil }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 5
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(json.utf8)
+        guard let (data, response) = try? await URLSession.shared.data(for: request),
+              let http = response as? HTTPURLResponse else { return nil }
+        return (http.statusCode, String(decoding: data, as: UTF8.self))
+    }
+
+    static func getJSON<T: Decodable>(_ url: String, as type: T.Type = T.self) async -> T? {
+        guard let answer = await get(url), answer.status == 200 else { return nil }
+        return try? JSONDecoder().decode(T.self, from: Data(answer.body.utf8))
+    }
+
     static func waitUntilServing(_ url: String, timeout: TimeInterval = 20) async -> (status: Int, body: String)? {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -102,6 +119,8 @@ final class ScratchDirectory: Sendable {
 enum LoopbackAddress {
     private static let counter = Counter()
     static func next() -> String { "127.0.\(100 + (getpid() % 50)).\(counter.next())" }
+    /// A block of addresses for one cluster; the counter keeps blocks of concurrent tests apart.
+    static func block(_ count: Int) -> [String] { (0..<count).map { _ in next() } }
 
     final class Counter: @unchecked Sendable {
         private let lock = NSLock()

@@ -62,21 +62,27 @@ public final class RaftTransport: Sendable {
     /// Calls `ready` with the bound port once listening (useful when binding port 0).
     public func serve(host: String, port: Int, ready: @Sendable (Int) -> Void = { _ in },
                       receive: @escaping @Sendable (_ from: UInt64, _ frame: [UInt8]) async -> Void) async throws {
+        // Each accepted connection is handed to its own task right in the child initializer, never through the
+        // server's async sequence: a child left in that sequence when the server stops would be dropped without
+        // being closed, which NIO treats as a programming error and traps on.
+        let inbound = InboundConnections()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configureFraming(channel)
+                    let connection = try Self.configureFraming(channel)
+                    inbound.add(channel)
+                    Task {
+                        await self.handleInbound(connection, receive: receive)
+                        inbound.remove(channel)
+                    }
                 }
             }
         ready(server.channel.localAddress?.port ?? port)
-        try await withThrowingDiscardingTaskGroup { tasks in
-            try await server.executeThenClose { connections in
-                for try await connection in connections {
-                    tasks.addTask { await self.handleInbound(connection, receive: receive) }
-                }
-            }
+        defer { inbound.closeAll() }
+        try await server.executeThenClose { accepted in
+            for try await _ in accepted {}
         }
     }
 
@@ -220,6 +226,22 @@ public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// The accepted connections still open, so stopping the server closes them too.
+final class InboundConnections: Sendable {
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    func add(_ channel: any Channel) { channels.withLockedValue { $0[ObjectIdentifier(channel)] = channel } }
+    func remove(_ channel: any Channel) { _ = channels.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) } }
+
+    func closeAll() {
+        let open = channels.withLockedValue { channels in
+            defer { channels = [:] }
+            return Array(channels.values)
+        }
+        for channel in open { channel.close(promise: nil) }
+    }
 }
 
 /// A bounded queue of frames for one destination; the writer takes everything queued at once.

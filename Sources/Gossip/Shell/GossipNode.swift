@@ -1,0 +1,460 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Sodium
+
+/// The gossip shell: runs one `SWIMInstance` over real sockets. Datagrams (probes, acks, piggybacked
+/// updates) go over UDP; full-state push/pull goes over TCP, one sealed packet per connection. Everything on
+/// the wire is sealed under the keyring; what does not open or decode is dropped and counted.
+///
+/// One task owns the instance; sockets and callers talk to it through a mailbox, so the core stays a plain
+/// value with no locks and sees inputs one at a time, as in the simulator.
+public final class GossipNode: Sendable {
+    public struct Settings: Sendable {
+        public var bindHost: String
+        public var port: Int
+        /// How this member is known to others ("host:port"); defaults to the bind address.
+        public var advertisedAddress: String?
+        public var swim: SWIMConfiguration = .lan
+        /// Largest push/pull state accepted over TCP.
+        public var maximumStreamBytes = 8 << 20
+        public var streamTimeout: Duration = .seconds(5)
+
+        public init(bindHost: String, port: Int) {
+            self.bindHost = bindHost
+            self.port = port
+        }
+    }
+
+    /// Counters an operator (and a test) can read; exported as metrics by the peer.
+    public struct Counters: Sendable, Equatable {
+        public var packetsReceived = 0
+        public var packetsSent = 0
+        public var droppedUnauthenticated = 0
+        public var droppedMalformed = 0
+        public var streamsReceived = 0
+        public var streamFailures = 0
+    }
+
+    enum Input: Sendable {
+        case packet([UInt8], from: String, viaStream: Bool)
+        case join([String])
+        case updateMetadata([String: String])
+        case leave(CheckedContinuation<Void, Never>)
+        case keyring(@Sendable (inout GossipKeyring) throws -> Void, CheckedContinuation<Result<Void, any Error>, Never>)
+    }
+
+    let settings: Settings
+    public let address: String
+    let logger: Logger
+    let group: any EventLoopGroup
+    let mailbox = Mailbox<Input>()
+    private let shared: NIOLockedValueBox<Shared>
+    private let clockOrigin = ContinuousClock.now
+    private let persistIncarnation: @Sendable (UInt64) -> Void
+
+    struct Shared: Sendable {
+        var keyring: GossipKeyring
+        var members: [MemberState] = []
+        var counters = Counters()
+        var subscribers: [Int: AsyncStream<MembershipEvent>.Continuation] = [:]
+        var nextSubscriber = 0
+        var localHealth = 0
+    }
+
+    /// - Parameters:
+    ///   - incarnation: start above the previous life's incarnation so a restart is not mistaken for old news.
+    ///   - persistIncarnation: called whenever our incarnation changes, so the next life can start above it.
+    public init(settings: Settings, keyring: GossipKeyring, metadata: [String: String], incarnation: UInt64,
+                persistIncarnation: @escaping @Sendable (UInt64) -> Void = { _ in },
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.settings = settings
+        self.address = settings.advertisedAddress ?? Self.formatAddress(host: settings.bindHost, port: settings.port)
+        self.logger = logger
+        self.group = group
+        self.persistIncarnation = persistIncarnation
+        self.shared = NIOLockedValueBox(Shared(keyring: keyring))
+        self.initialMetadata = metadata
+        self.initialIncarnation = incarnation
+    }
+
+    private let initialMetadata: [String: String]
+    private let initialIncarnation: UInt64
+
+    // MARK: - What the rest of the peer uses
+
+    /// Everyone we know of, ourselves first, tombstones included.
+    public var members: [MemberState] { shared.withLockedValue { $0.members } }
+    public var counters: Counters { shared.withLockedValue { $0.counters } }
+    public var keyring: GossipKeyring { shared.withLockedValue { $0.keyring } }
+    public var localHealthMultiplier: Int { shared.withLockedValue { $0.localHealth } }
+
+    /// Membership changes from now on, in the order the core decided them.
+    public func events() -> AsyncStream<MembershipEvent> {
+        let (stream, continuation) = AsyncStream<MembershipEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        let id = shared.withLockedValue { shared in
+            defer { shared.nextSubscriber += 1 }
+            shared.subscribers[shared.nextSubscriber] = continuation
+            return shared.nextSubscriber
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.shared.withLockedValue { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    public func join(_ seeds: [String]) { mailbox.push(.join(seeds)) }
+
+    public func updateMetadata(_ entries: [String: String]) { mailbox.push(.updateMetadata(entries)) }
+
+    /// Changes the keyring inside the gossip loop, so no packet is sealed or opened half-way through a change.
+    public func changeKeyring(_ change: @escaping @Sendable (inout GossipKeyring) throws -> Void) async throws {
+        let result = await withCheckedContinuation { mailbox.push(.keyring(change, $0)) }
+        try result.get()
+    }
+
+    /// Graceful leave: gossips `left` and waits (bounded) until the news has been sent, so others do not
+    /// report a failure. `run()` returns afterwards.
+    public func leave() async {
+        await withCheckedContinuation { mailbox.push(.leave($0)) }
+    }
+
+    // MARK: - The loop
+
+    /// Binds UDP and TCP on the gossip port and runs until `leave()` finishes or the task is cancelled.
+    public func run() async throws {
+        let udp = try await DatagramBootstrap(group: group)
+            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: settings.bindHost, port: settings.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let tcp = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            .bind(host: settings.bindHost, port: settings.port) { channel in
+                // Handed to its own task at once: a child left in the server's sequence when the loop stops
+                // would be dropped unclosed, which NIO traps on. Each lives at most `streamTimeout`.
+                channel.eventLoop.makeCompletedFuture {
+                    let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    Task { await self.receiveStream(connection) }
+                }
+            }
+        logger.info("gossip listening", metadata: ["address": "\(address)", "udp": "\(settings.bindHost):\(settings.port)"])
+        try await udp.executeThenClose { datagrams, datagramWriter in
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask {
+                    for try await envelope in datagrams {
+                        var buffer = envelope.data
+                        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+                        self.mailbox.push(.packet(bytes, from: Self.formatAddress(envelope.remoteAddress), viaStream: false))
+                    }
+                }
+                tasks.addTask {
+                    try await tcp.executeThenClose { accepted in
+                        for try await _ in accepted {}
+                    }
+                }
+                try await self.loop(datagramWriter: datagramWriter)
+                tasks.cancelAll()
+            }
+        }
+    }
+
+    private func loop(datagramWriter: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>) async throws {
+        var rng = SystemRandomNumberGenerator()
+        var instance = SWIMInstance(address: address, configuration: settings.swim, metadata: initialMetadata,
+                                    incarnation: initialIncarnation, now: now(), rng: &rng)
+        var resolved: [String: SocketAddress] = [:]
+        var leaving: CheckedContinuation<Void, Never>?
+        var leaveDeadline = SWIMTime.zero
+        var lastIncarnation = instance.incarnation
+        persistIncarnation(lastIncarnation)
+        publish(instance)
+
+        while !Task.isCancelled {
+            var wakeAt = instance.nextDeadline
+            if leaving != nil { wakeAt = min(wakeAt, leaveDeadline) }
+            let inputs = await mailbox.take(until: clockOrigin + .nanoseconds(wakeAt.nanoseconds))
+            var directives: [SWIMDirective] = []
+            for input in inputs {
+                switch input {
+                case .packet(let bytes, let from, let viaStream):
+                    guard let packet = open(bytes, viaStream: viaStream) else { continue }
+                    directives += instance.receive(packet.packet, from: packet.sender ?? from, now: now(), rng: &rng)
+                case .join(let seeds):
+                    directives += instance.join(seeds: seeds, now: now())
+                case .updateMetadata(let entries):
+                    directives += instance.updateMetadata(entries, now: now())
+                case .leave(let continuation):
+                    directives += instance.leave(now: now(), rng: &rng)
+                    leaving = continuation
+                    // Enough protocol periods for the retransmit limit to run out; never hang a shutdown.
+                    leaveDeadline = now() + settings.swim.gossipInterval * 10
+                case .keyring(let change, let continuation):
+                    let result = shared.withLockedValue { shared in Result { try change(&shared.keyring) } }
+                    continuation.resume(returning: result)
+                }
+            }
+            directives += instance.tick(now: now(), rng: &rng)
+            for directive in directives {
+                switch directive {
+                case .send(let packet, let destination, let transport):
+                    await send(packet, to: destination, transport: transport, datagramWriter: datagramWriter, resolved: &resolved)
+                case .event(let event):
+                    log(event)
+                    let subscribers = shared.withLockedValue { Array($0.subscribers.values) }
+                    for subscriber in subscribers { subscriber.yield(event) }
+                case .scheduleTick:
+                    break // the loop always wakes at `instance.nextDeadline`
+                }
+            }
+            if instance.incarnation != lastIncarnation {
+                lastIncarnation = instance.incarnation
+                persistIncarnation(lastIncarnation)
+            }
+            publish(instance)
+            if let continuation = leaving, !instance.hasPendingBroadcasts || now() >= leaveDeadline {
+                continuation.resume()
+                logger.info("left the cluster", metadata: ["address": "\(address)"])
+                return
+            }
+        }
+    }
+
+    private func now() -> SWIMTime {
+        SWIMTime(nanoseconds: (ContinuousClock.now - clockOrigin).swimNanoseconds)
+    }
+
+    private func publish(_ instance: SWIMInstance) {
+        var states = [instance.member(address)].compactMap { $0 }
+        states += instance.members.sorted { $0.address < $1.address }
+        shared.withLockedValue {
+            $0.members = states
+            $0.localHealth = instance.localHealthMultiplier
+        }
+    }
+
+    private func log(_ event: MembershipEvent) {
+        switch event {
+        case .joined(let s): logger.info("member joined", metadata: ["member": "\(s.address)", "name": "\(s.metadata.entries["name"] ?? "")"])
+        case .alive(let s): logger.info("member alive again", metadata: ["member": "\(s.address)", "incarnation": "\(s.incarnation)"])
+        case .suspect(let s): logger.notice("member suspected", metadata: ["member": "\(s.address)", "incarnation": "\(s.incarnation)"])
+        case .dead(let s): logger.warning("member declared dead", metadata: ["member": "\(s.address)", "incarnation": "\(s.incarnation)"])
+        case .left(let s): logger.info("member left", metadata: ["member": "\(s.address)"])
+        case .metadataChanged(let s): logger.debug("member metadata changed", metadata: ["member": "\(s.address)"])
+        case .reaped(let address): logger.debug("member forgotten", metadata: ["member": "\(address)"])
+        }
+    }
+
+    // MARK: - Wire
+
+    /// A stream carries the sender's gossip address in front of the packet: the TCP source port is ephemeral,
+    /// and a push/pull reply must reach the sender's listener.
+    private func open(_ bytes: [UInt8], viaStream: Bool) -> (packet: SWIMPacket, sender: String?)? {
+        let keyring = shared.withLockedValue { $0.keyring }
+        guard case .success(let plaintext) = keyring.open(bytes) else {
+            shared.withLockedValue { $0.counters.droppedUnauthenticated += 1 }
+            logger.debug("dropped a gossip packet that no key authenticates")
+            return nil
+        }
+        var body = plaintext[...]
+        var sender: String?
+        if viaStream {
+            guard body.count >= 2 else { return dropMalformed() }
+            let length = Int(body[body.startIndex]) << 8 | Int(body[body.startIndex + 1])
+            guard body.count >= 2 + length else { return dropMalformed() }
+            sender = String(decoding: body.dropFirst(2).prefix(length), as: UTF8.self)
+            body = body.dropFirst(2 + length)
+        }
+        guard let packet = try? SWIMPacket(decoding: Array(body)) else { return dropMalformed() }
+        shared.withLockedValue { $0.counters.packetsReceived += 1 }
+        return (packet, sender)
+    }
+
+    private func dropMalformed() -> (packet: SWIMPacket, sender: String?)? {
+        shared.withLockedValue { $0.counters.droppedMalformed += 1 }
+        logger.debug("dropped a malformed gossip packet")
+        return nil
+    }
+
+    private func send(_ packet: SWIMPacket, to destination: String, transport: SWIMTransport,
+                      datagramWriter: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>,
+                      resolved: inout [String: SocketAddress]) async {
+        guard let remote = resolved[destination] ?? Self.resolve(destination) else {
+            logger.debug("cannot resolve gossip address", metadata: ["member": "\(destination)"])
+            return
+        }
+        resolved[destination] = remote
+        var plaintext = packet.encode()
+        if transport == .stream {
+            let sender = Array(address.utf8)
+            plaintext = [UInt8(sender.count >> 8), UInt8(sender.count & 0xFF)] + sender + plaintext
+        }
+        let sealed: [UInt8]
+        do {
+            sealed = try shared.withLockedValue { try $0.keyring.seal(plaintext) }
+        } catch {
+            logger.error("cannot seal a gossip packet", metadata: ["error": "\(error)"])
+            return
+        }
+        shared.withLockedValue { $0.counters.packetsSent += 1 }
+        switch transport {
+        case .datagram:
+            try? await datagramWriter.write(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: sealed)))
+        case .stream:
+            // Push/pull is rare and may be large: send it off the loop so a slow peer cannot stall probing.
+            Task { await self.sendStream(sealed, to: remote) }
+        }
+    }
+
+    private func sendStream(_ sealed: [UInt8], to remote: SocketAddress) async {
+        do {
+            try await withTimeout(settings.streamTimeout) {
+                let channel = try await ClientBootstrap(group: self.group)
+                    .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+                    .connectTimeout(TimeAmount(self.settings.streamTimeout))
+                    .connect(to: remote) { channel in
+                        channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                    }
+                try await channel.executeThenClose { _, outbound in
+                    try await outbound.write(ByteBuffer(bytes: sealed))
+                }
+            }
+        } catch {
+            shared.withLockedValue { $0.counters.streamFailures += 1 }
+            logger.debug("push/pull send failed", metadata: ["to": "\(remote)", "error": "\(error)"])
+        }
+    }
+
+    private func receiveStream(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let limit = settings.maximumStreamBytes
+        do {
+            let bytes: [UInt8] = try await withTimeout(settings.streamTimeout) {
+                try await connection.executeThenClose { inbound, _ in
+                    var bytes: [UInt8] = []
+                    for try await var chunk in inbound {
+                        guard bytes.count + chunk.readableBytes <= limit else { throw StreamTooLarge() }
+                        bytes += chunk.readBytes(length: chunk.readableBytes) ?? []
+                    }
+                    return bytes
+                }
+            }
+            shared.withLockedValue { $0.counters.streamsReceived += 1 }
+            mailbox.push(.packet(bytes, from: "", viaStream: true))
+        } catch {
+            shared.withLockedValue { $0.counters.streamFailures += 1 }
+            logger.debug("push/pull receive failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    struct StreamTooLarge: Error {}
+
+    // MARK: - Addresses
+
+    public static func formatAddress(host: String, port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    static func formatAddress(_ address: SocketAddress) -> String {
+        formatAddress(host: address.ipAddress ?? "?", port: address.port ?? 0)
+    }
+
+    static func resolve(_ address: String) -> SocketAddress? {
+        let host: Substring, port: Substring
+        if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+            host = address[address.index(after: address.startIndex)..<close]
+            port = address[address.index(after: close)...].dropFirst()
+        } else if let colon = address.lastIndex(of: ":") {
+            host = address[..<colon]
+            port = address[address.index(after: colon)...]
+        } else {
+            return nil
+        }
+        guard let portNumber = Int(port) else { return nil }
+        return (try? SocketAddress(ipAddress: String(host), port: portNumber))
+            ?? (try? SocketAddress.makeAddressResolvingHost(String(host), port: portNumber))
+    }
+}
+
+struct TimedOut: Error {}
+
+func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            throw TimedOut()
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw TimedOut() }
+        return first
+    }
+}
+
+/// Inputs for a loop that owns a state machine: producers push from any thread, the loop takes everything
+/// queued at once, or wakes empty-handed at its next deadline.
+final class Mailbox<Item: Sendable>: Sendable {
+    private struct State {
+        var items: [Item] = []
+        var waiter: CheckedContinuation<Void, Never>?
+        /// A wake-up that came before the waiter registered; it must not be lost.
+        var wakeRequested = false
+    }
+    private let state = NIOLockedValueBox(State())
+
+    func push(_ item: Item) {
+        let waiter = state.withLockedValue { state in
+            state.items.append(item)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Everything queued, waiting until something arrives or `deadline` passes (then possibly nothing).
+    func take(until deadline: ContinuousClock.Instant) async -> [Item] {
+        if let items = takeIfAny() { return items }
+        guard deadline > .now else { return [] }
+        state.withLockedValue { $0.wakeRequested = false }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let ready = self.state.withLockedValue { state -> Bool in
+                        if !state.items.isEmpty || state.wakeRequested { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                self.wake()
+            }
+            await group.next()
+            self.wake()
+            group.cancelAll()
+        }
+        return takeIfAny() ?? []
+    }
+
+    private func wake() {
+        let waiter = state.withLockedValue { state in
+            defer { state.waiter = nil }
+            if state.waiter == nil { state.wakeRequested = true }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    private func takeIfAny() -> [Item]? {
+        state.withLockedValue { state in
+            guard !state.items.isEmpty else { return nil }
+            defer { state.items = [] }
+            return state.items
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Gossip
+import Logging
+import ServiceLifecycle
+import Sodium
+
+/// Gossip inside the peer: where the keyring and the incarnation live on disk, what this peer publishes about
+/// itself, and a graceful leave on shutdown so the others record `left` rather than a failure.
+final class GossipService: Service {
+    let node: GossipNode
+    let seeds: [String]
+    let logger: Logger
+
+    /// `<dataDir>/gossip.keyring`: one base64 key per line, the primary first. Written on every keyring change
+    /// so a rotation survives a restart.
+    static func keyringPath(_ dataDirectory: String) -> String { dataDirectory + "/gossip.keyring" }
+    static func incarnationPath(_ dataDirectory: String) -> String { dataDirectory + "/gossip.incarnation" }
+
+    struct KeyError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(configuration: PeerConfiguration, dataDirectory: DataDirectory, logger: Logger) throws {
+        let keyring = try Self.loadKeyring(configuration: configuration, dataDirectory: dataDirectory.path, logger: logger)
+        let incarnationPath = Self.incarnationPath(dataDirectory.path)
+        // A restarted peer starts above anything its previous life said, so its `alive` beats old suspicion.
+        let previous = (try? SmallFile.read(incarnationPath)).flatMap { UInt64($0.trimmingWhitespace()) } ?? 0
+        let seeds = try configuration.joinAddresses().map { GossipNode.formatAddress(host: $0.host, port: $0.port) }
+        self.seeds = seeds
+        self.logger = logger
+        let settings = GossipNode.Settings(bindHost: configuration.bindAddress, port: configuration.gossipPort)
+        self.node = GossipNode(
+            settings: settings,
+            keyring: keyring,
+            metadata: Self.metadata(for: configuration),
+            incarnation: previous + 1,
+            persistIncarnation: { incarnation in
+                do { try SmallFile.writeAtomically(incarnationPath, "\(incarnation)\n") } catch {
+                    logger.error("cannot record the gossip incarnation", metadata: ["error": "\(error)"])
+                }
+            },
+            logger: logger
+        )
+    }
+
+    static func metadata(for configuration: PeerConfiguration) -> [String: String] {
+        [
+            "name": configuration.name,
+            "api": GossipNode.formatAddress(host: configuration.bindAddress, port: configuration.apiPort),
+            "raft": GossipNode.formatAddress(host: configuration.bindAddress, port: configuration.raftPort),
+            "version": PeerVersion.current,
+        ]
+    }
+
+    func run() async throws {
+        if !seeds.isEmpty {
+            logger.info("joining the cluster", metadata: ["seeds": "\(seeds.joined(separator: ","))"])
+            node.join(seeds)
+        }
+        try await withGracefulShutdownHandler {
+            try await node.run()
+        } onGracefulShutdown: {
+            Task { await self.node.leave() }
+        }
+    }
+
+    /// The keyring on disk wins: it may hold a rotation that happened after the key file was written.
+    static func loadKeyring(configuration: PeerConfiguration, dataDirectory: String, logger: Logger) throws(KeyError) -> GossipKeyring {
+        let path = keyringPath(dataDirectory)
+        if SmallFile.exists(path) {
+            let keys: [SecretBoxKey]
+            do {
+                keys = try SmallFile.read(path).split(whereSeparator: \.isNewline).map { line throws(SodiumError) in
+                    try SecretBoxKey(base64: String(line).trimmingWhitespace())
+                }
+            } catch {
+                throw KeyError(description: "gossip keyring \(path) is unreadable: \(error)")
+            }
+            guard let primary = keys.first else { throw KeyError(description: "gossip keyring \(path) holds no key") }
+            return GossipKeyring(primary: primary, accepted: Array(keys.dropFirst()))
+        }
+        let key: SecretBoxKey
+        if let file = configuration.gossipKeyFile {
+            do {
+                key = try SecretBoxKey(base64: try SmallFile.read(file).trimmingWhitespace())
+            } catch {
+                throw KeyError(description: "gossip key file \(file): \(error)")
+            }
+        } else if configuration.join.isEmpty {
+            do { key = try SecretBoxKey.generate() } catch { throw KeyError(description: "cannot generate a gossip key: \(error)") }
+            logger.notice("generated a new gossip key for this cluster; peers that join need it", metadata: ["keyring": "\(path)"])
+        } else {
+            throw KeyError(description: "joining a cluster needs its gossip key: pass --gossip-key-file FILE (the first peer keeps it in its data directory as gossip.keyring)")
+        }
+        let keyring = GossipKeyring(primary: key)
+        try saveKeyring(keyring, dataDirectory: dataDirectory)
+        return keyring
+    }
+
+    enum KeyringOperation: String, Codable, Sendable {
+        case install, use, remove
+    }
+
+    /// Applies one rotation step on this peer and records the result, so it survives a restart.
+    func changeKeyring(_ operation: KeyringOperation, key: SecretBoxKey, dataDirectory: String) async throws {
+        try await node.changeKeyring { keyring in
+            switch operation {
+            case .install: keyring.install(key)
+            case .use: try keyring.use(key)
+            case .remove: try keyring.remove(key)
+            }
+        }
+        try Self.saveKeyring(node.keyring, dataDirectory: dataDirectory)
+        logger.notice("gossip keyring changed", metadata: ["operation": "\(operation.rawValue)", "keys": "\(node.keyring.keys.count)"])
+    }
+
+    static func saveKeyring(_ keyring: GossipKeyring, dataDirectory: String) throws(KeyError) {
+        let text = keyring.keys.map { $0.base64EncodedString() + "\n" }.joined()
+        do { try SmallFile.writeAtomically(keyringPath(dataDirectory), text) } catch {
+            throw KeyError(description: "cannot write the gossip keyring: \(error)")
+        }
+    }
+}

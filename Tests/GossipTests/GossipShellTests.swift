@@ -1,0 +1,154 @@
+import Foundation
+import Gossip
+import Logging
+import NIOConcurrencyHelpers
+import Sodium
+import Testing
+
+/// Real UDP and TCP on loopback, several `GossipNode`s in one process, with fast protocol timings.
+@Suite("gossip shell over loopback")
+struct GossipShellTests {
+    static let fast: SWIMConfiguration = {
+        var c = SWIMConfiguration.lan
+        // Fast enough for a test, slow enough that a loaded 2-core CI machine does not look like a failure.
+        c.probeInterval = .milliseconds(300)
+        c.probeTimeout = .milliseconds(200)
+        c.gossipInterval = .milliseconds(60)
+        c.pushPullInterval = .seconds(3)
+        c.suspicionMultiplier = 3
+        return c
+    }()
+
+    final class Cluster: Sendable {
+        let nodes: [GossipNode]
+        let tasks: NIOLockedValueBox<[Task<Void, any Error>]>
+        let events: NIOLockedValueBox<[(Int, MembershipEvent)]>
+
+        init(count: Int, key: SecretBoxKey, basePort: Int, host: String = "127.0.0.1") throws {
+            var nodes: [GossipNode] = []
+            for i in 0..<count {
+                var settings = GossipNode.Settings(bindHost: host, port: basePort + i)
+                settings.swim = GossipShellTests.fast
+                var logger = Logger(label: "gossip-\(i)")
+                logger.logLevel = .warning
+                nodes.append(GossipNode(settings: settings, keyring: GossipKeyring(primary: key),
+                                        metadata: ["name": "node-\(i)"], incarnation: 0, logger: logger))
+            }
+            self.nodes = nodes
+            self.tasks = NIOLockedValueBox([])
+            self.events = NIOLockedValueBox([])
+            for (i, node) in nodes.enumerated() {
+                let stream = node.events()
+                let events = self.events
+                Task { for await event in stream { events.withLockedValue { $0.append((i, event)) } } }
+                let task = Task { try await node.run() }
+                tasks.withLockedValue { $0.append(task) }
+            }
+        }
+
+        func stopAll() {
+            for task in tasks.withLockedValue({ $0 }) { task.cancel() }
+        }
+
+        func statuses(seenBy index: Int) -> [String: MemberStatus] {
+            Dictionary(nodes[index].members.map { ($0.address, $0.status) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    static func eventually(_ timeout: Duration = .seconds(15), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
+    /// Each test gets its own loopback address, so concurrent tests never fight over a port.
+    static let hosts = NIOLockedValueBox(0)
+    static func uniqueHost() -> String {
+        let n = hosts.withLockedValue { $0 += 1; return $0 }
+        return "127.42.\(getpid() % 250).\(n)"
+    }
+
+    @Test("five nodes join through one seed, see each other alive with their metadata, and a crashed one is declared dead")
+    func joinAndDetect() async throws {
+        let key = try SecretBoxKey.generate()
+        let cluster = try Cluster(count: 5, key: key, basePort: 17946, host: Self.uniqueHost())
+        defer { cluster.stopAll() }
+        for node in cluster.nodes.dropFirst() { node.join([cluster.nodes[0].address]) }
+        let all = Set(cluster.nodes.map(\.address))
+        #expect(await Self.eventually {
+            cluster.nodes.indices.allSatisfy { i in
+                let view = cluster.statuses(seenBy: i)
+                return Set(view.keys) == all && view.values.allSatisfy { $0 == .alive }
+            }
+        })
+        #expect(cluster.nodes[3].members.first { $0.address == cluster.nodes[1].address }?.metadata.entries["name"] == "node-1")
+
+        // Crash node 4: its loop stops without leaving, as a kill would.
+        cluster.tasks.withLockedValue { $0[4].cancel() }
+        let victim = cluster.nodes[4].address
+        #expect(await Self.eventually {
+            (0..<4).allSatisfy { cluster.statuses(seenBy: $0)[victim] == .dead }
+        })
+        let falseVerdicts = cluster.events.withLockedValue { $0 }.filter {
+            if case .dead(let s) = $0.1 { return $0.0 != 4 && s.address != victim }
+            return false
+        }
+        #expect(falseVerdicts.isEmpty)
+    }
+
+    @Test("a packet sealed under a key the keyring does not hold is rejected and counted")
+    func wrongKeyIsRejected() async throws {
+        let host = Self.uniqueHost()
+        let cluster = try Cluster(count: 2, key: try SecretBoxKey.generate(), basePort: 17946, host: host)
+        let outsider = try Cluster(count: 1, key: try SecretBoxKey.generate(), basePort: 17948, host: host)
+        defer { cluster.stopAll(); outsider.stopAll() }
+        cluster.nodes[1].join([cluster.nodes[0].address])
+        outsider.nodes[0].join([cluster.nodes[0].address])
+        #expect(await Self.eventually { cluster.nodes[0].counters.droppedUnauthenticated >= 1 })
+        #expect(await Self.eventually { cluster.statuses(seenBy: 0)[cluster.nodes[1].address] == .alive })
+        #expect(cluster.statuses(seenBy: 0)[outsider.nodes[0].address] == nil)
+    }
+
+    @Test("rotating the key on every node (install, use, remove) never makes anyone suspect")
+    func keyRotation() async throws {
+        let oldKey = try SecretBoxKey.generate()
+        let newKey = try SecretBoxKey.generate()
+        let cluster = try Cluster(count: 4, key: oldKey, basePort: 17946, host: Self.uniqueHost())
+        defer { cluster.stopAll() }
+        for node in cluster.nodes.dropFirst() { node.join([cluster.nodes[0].address]) }
+        #expect(await Self.eventually { cluster.nodes.indices.allSatisfy { cluster.statuses(seenBy: $0).count == 4 } })
+
+        for node in cluster.nodes { try await node.changeKeyring { $0.install(newKey) } }
+        try await Task.sleep(for: .milliseconds(300))
+        for node in cluster.nodes { try await node.changeKeyring { try $0.use(newKey) } }
+        try await Task.sleep(for: .milliseconds(300))
+        for node in cluster.nodes { try await node.changeKeyring { try $0.remove(oldKey) } }
+        try await Task.sleep(for: .seconds(1))
+
+        #expect(cluster.nodes.allSatisfy { $0.keyring.keys == [newKey] })
+        let suspicions = cluster.events.withLockedValue { $0 }.filter {
+            if case .suspect = $0.1 { return true }
+            if case .dead = $0.1 { return true }
+            return false
+        }
+        #expect(suspicions.isEmpty, "\(suspicions)")
+        #expect(cluster.nodes.allSatisfy { $0.counters.droppedUnauthenticated == 0 })
+        #expect(cluster.nodes.indices.allSatisfy { i in cluster.statuses(seenBy: i).values.allSatisfy { $0 == .alive } })
+    }
+
+    @Test("a node that leaves is reported as left, not dead")
+    func gracefulLeave() async throws {
+        let cluster = try Cluster(count: 3, key: try SecretBoxKey.generate(), basePort: 17946, host: Self.uniqueHost())
+        defer { cluster.stopAll() }
+        for node in cluster.nodes.dropFirst() { node.join([cluster.nodes[0].address]) }
+        #expect(await Self.eventually { cluster.nodes.indices.allSatisfy { cluster.statuses(seenBy: $0).count == 3 } })
+        await cluster.nodes[2].leave()
+        let leaver = cluster.nodes[2].address
+        #expect(await Self.eventually { (0..<2).allSatisfy { cluster.statuses(seenBy: $0)[leaver] == .left } })
+        try await Task.sleep(for: .seconds(1))
+        #expect((0..<2).allSatisfy { cluster.statuses(seenBy: $0)[leaver] == .left })
+    }
+}
