@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -43,7 +44,9 @@ let package = Package(
 
         // Wiring of the `peer` process: configuration, data directory, services. `peer` stays a thin CLI.
         .target(name: "PeerDaemon", dependencies: [
+            "Consensus",
             "Gossip",
+            "ResourceModel",
             "Sodium",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -51,6 +54,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "peer", dependencies: [
@@ -66,7 +70,7 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
         .testTarget(name: "ResourceModelTests", dependencies: ["ResourceModel"]),
         .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "Sodium"]),
-        .testTarget(name: "PeerTests", dependencies: ["PeerDaemon"]),
+        .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Simulation"]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,6 +7,7 @@ import Sodium
 struct APIServer: Sendable {
     let configuration: PeerConfiguration
     let gossip: GossipService
+    let consensus: ConsensusService
     let logger: Logger
 
     func router() -> Router<BasicRequestContext> {
@@ -40,6 +41,7 @@ struct APIServer: Sendable {
             }
             return KeyringView(gossip.node.keyring)
         }
+        KVAPI(consensus: consensus.node).register(on: router)
         return router
     }
 

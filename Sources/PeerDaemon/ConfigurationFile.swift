@@ -42,8 +42,9 @@ public enum ConfigurationFile {
             case "insecureHTTP": config.insecureHTTP = try field.bool()
             case "logLevel": config.logLevel = try field.logLevel()
             case "gossipKeyFile": config.gossipKeyFile = try field.string()
+            case "voters": config.voters = try field.int()
             default:
-                let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "logLevel", "gossipKeyFile"]
+                let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "logLevel", "gossipKeyFile", "voters"]
                 let hint = known.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
                 throw field.error("unknown key\(hint)")
             }
@@ -74,6 +75,11 @@ public enum ConfigurationFile {
         func port() throws(ConfigurationError) -> Int {
             guard case .scalar = node, let value = node.int else { throw error("expected a port number") }
             guard (1...65535).contains(value) else { throw error("\(value) is out of range (1-65535)") }
+            return value
+        }
+
+        func int() throws(ConfigurationError) -> Int {
+            guard case .scalar = node, let value = node.int else { throw error("expected a whole number") }
             return value
         }
 

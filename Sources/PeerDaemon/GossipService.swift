@@ -19,7 +19,7 @@ final class GossipService: Service {
         let description: String
     }
 
-    init(configuration: PeerConfiguration, dataDirectory: DataDirectory, logger: Logger) throws {
+    init(configuration: PeerConfiguration, dataDirectory: DataDirectory, raftID: UInt64, logger: Logger) throws {
         let keyring = try Self.loadKeyring(configuration: configuration, dataDirectory: dataDirectory.path, logger: logger)
         let incarnationPath = Self.incarnationPath(dataDirectory.path)
         // A restarted peer starts above anything its previous life said, so its `alive` beats old suspicion.
@@ -31,7 +31,7 @@ final class GossipService: Service {
         self.node = GossipNode(
             settings: settings,
             keyring: keyring,
-            metadata: Self.metadata(for: configuration),
+            metadata: Self.metadata(for: configuration, raftID: raftID),
             incarnation: previous + 1,
             persistIncarnation: { incarnation in
                 do { try SmallFile.writeAtomically(incarnationPath, "\(incarnation)\n") } catch {
@@ -42,8 +42,9 @@ final class GossipService: Service {
         )
     }
 
-    static func metadata(for configuration: PeerConfiguration) -> [String: String] {
+    static func metadata(for configuration: PeerConfiguration, raftID: UInt64) -> [String: String] {
         [
+            "raftID": String(raftID, radix: 16),
             "name": configuration.name,
             "api": GossipNode.formatAddress(host: configuration.bindAddress, port: configuration.apiPort),
             "raft": GossipNode.formatAddress(host: configuration.bindAddress, port: configuration.raftPort),

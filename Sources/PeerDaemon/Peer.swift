@@ -37,18 +37,22 @@ public struct Peer: Sendable {
         logger.warning("serving the API over plain HTTP with no authentication", metadata: ["address": "\(configuration.bindAddress):\(configuration.apiPort)"])
 
         let gossip: GossipService
+        let consensus: ConsensusService
         do {
-            gossip = try GossipService(configuration: configuration, dataDirectory: dataDirectory, logger: logger)
-        } catch let error as GossipService.KeyError {
-            throw StartError(description: error.description)
-        } catch let error as ConfigurationError {
+            let nodeID = try ConsensusService.loadOrCreateNodeID(dataDirectory: dataDirectory.path)
+            gossip = try GossipService(configuration: configuration, dataDirectory: dataDirectory, raftID: nodeID, logger: logger)
+            consensus = ConsensusService(configuration: configuration, nodeID: nodeID, gossip: gossip, logger: logger)
+        } catch let error as CustomStringConvertible & Error {
             throw StartError(description: error.description)
         }
-        let api = APIServer(configuration: configuration, gossip: gossip, logger: logger)
+        let api = APIServer(configuration: configuration, gossip: gossip, consensus: consensus, logger: logger)
         let serviceGroup = ServiceGroup(configuration: .init(
             services: [
-                // Gossip stops last: the API stops taking requests first, then the peer says goodbye.
+                // Shutdown runs in reverse: the API stops taking requests, Raft syncs and stops, and gossip
+                // says goodbye last so the others record `left` rather than a failure.
                 .init(service: gossip),
+                .init(service: consensus, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: api.application(), successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

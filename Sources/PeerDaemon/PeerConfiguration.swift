@@ -14,6 +14,8 @@ public struct PeerConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level
     /// File holding the cluster's gossip key (base64). Needed to join; the first peer generates one when absent.
     public var gossipKeyFile: String?
+    /// How many Raft voters the cluster keeps (1, 3 or 5); the other peers are learners that stand by.
+    public var voters: Int
 
     public static let defaultGossipPort = 7946
     public static let defaultRaftPort = 7947
@@ -29,7 +31,8 @@ public struct PeerConfiguration: Sendable, Equatable {
         join: [String] = [],
         insecureHTTP: Bool = false,
         logLevel: Logger.Level = .info,
-        gossipKeyFile: String? = nil
+        gossipKeyFile: String? = nil,
+        voters: Int = 3
     ) {
         self.name = name
         self.dataDirectory = dataDirectory
@@ -41,6 +44,7 @@ public struct PeerConfiguration: Sendable, Equatable {
         self.insecureHTTP = insecureHTTP
         self.logLevel = logLevel
         self.gossipKeyFile = gossipKeyFile
+        self.voters = voters
     }
 
     /// The host name is what an operator recognises a node by, as kubelet does.
@@ -81,6 +85,9 @@ public struct PeerConfiguration: Sendable, Equatable {
                 message: "gossipPort, raftPort and apiPort must differ (got \(gossipPort), \(raftPort), \(apiPort))")
         }
         for seed in join { _ = try Self.parseSeed(seed, defaultPort: gossipPort, source: source) }
+        guard [1, 3, 5].contains(voters) else {
+            throw ConfigurationError(source: source, key: "voters", message: "\(voters) is not 1, 3 or 5 (an even number of voters tolerates no more failures than one fewer)")
+        }
         if insecureHTTP && !IPAddress.isLoopback(bindAddress) {
             throw ConfigurationError(source: source, key: "insecureHTTP",
                 message: "plain HTTP without authentication is only allowed on a loopback address, not \(bindAddress)")

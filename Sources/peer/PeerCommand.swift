@@ -59,6 +59,9 @@ struct Start: AsyncParsableCommand {
     @Option(name: .customLong("gossip-key-file"), help: "File with the cluster's gossip key (base64; make one with 'peer keygen gossip').")
     var gossipKeyFile: String?
 
+    @Option(help: "Raft voters the cluster keeps: 1, 3 or 5 (default: 3).")
+    var voters: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: info).")
     var logLevel: String?
 
@@ -83,6 +86,7 @@ struct Start: AsyncParsableCommand {
         set(join.isEmpty ? nil : join, "join", "--join") { configuration.join = $0 }
         set(insecureHTTP ? true : nil, "insecureHTTP", "--insecure-http") { configuration.insecureHTTP = $0 }
         set(gossipKeyFile, "gossipKeyFile", "--gossip-key-file") { configuration.gossipKeyFile = $0 }
+        set(voters, "voters", "--voters") { configuration.voters = $0 }
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
                 throw ConfigurationError(source: "command line", key: "--log-level",

@@ -1,5 +1,5 @@
 import Consensus
-import Foundation  // ProcessInfo, for RAFT_SIM_VERBOSE
+import Foundation  // ProcessInfo, for RAFT_SIM_VERBOSE / RAFT_SIM_DEBUG
 import Simulation
 import Testing
 
@@ -106,6 +106,7 @@ struct RaftSim {
     var committed: [UInt64: RaftEntry] = [:]
     var events = 0
     var configChangesProposed = 0
+    /// RAFT_SIM_DEBUG=1 prints every Raft message sent and delivered (use with SIM_SEED=n).
     let debug = ProcessInfo.processInfo.environment["RAFT_SIM_DEBUG"] != nil
 
     struct ClientState {
@@ -174,7 +175,7 @@ struct RaftSim {
             case let .deliver(_, to, bytes):
                 guard sim.isUp(to), nodes[to] != nil else { break }
                 let m = try RaftMessage(decoding: bytes)
-                if debug && sim.now > .milliseconds(1500) { print("\(sim.now) deliver \(m)") }
+                if debug { print("\(sim.now) deliver \(m)") }
                 nodes[to]!.step(m)
                 try pump(to)
             case let .timer(n, tag):
@@ -239,7 +240,7 @@ struct RaftSim {
         guard let rd = inFlight[n] else { return }
         try storages[n].sync(rd)
         for m in rd.messages {
-            if debug && sim.now > .milliseconds(1500) { print("\(sim.now) send \(m)") }
+            if debug { print("\(sim.now) send \(m)") }
             sim.send(from: n, to: Self.simIndex(m.to), m.encode())
         }
         if let s = rd.snapshot {

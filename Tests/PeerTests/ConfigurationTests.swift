@@ -45,6 +45,7 @@ struct ConfigurationTests {
         (PeerConfiguration(join: ["host:port"]), "join"),
         (PeerConfiguration(join: ["host:99999"]), "join"),
         (PeerConfiguration(bindAddress: "192.0.2.1", insecureHTTP: true), "insecureHTTP"),
+        (PeerConfiguration(voters: 2), "voters"),
     ])
     func validation(config: PeerConfiguration, key: String) {
         #expect(throws: ConfigurationError.self) { try config.validate(source: "x.yaml") }

@@ -216,7 +216,8 @@ public final class GossipNode: Sendable {
                 persistIncarnation(lastIncarnation)
             }
             publish(instance)
-            if let continuation = leaving, !instance.hasPendingBroadcasts || now() >= leaveDeadline {
+            // Done leaving once the news is out, or nobody is left to hear it.
+            if let continuation = leaving, !instance.hasPendingBroadcasts || instance.memberCount <= 1 || now() >= leaveDeadline {
                 continuation.resume()
                 logger.info("left the cluster", metadata: ["address": "\(address)"])
                 return
