@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
         .testTarget(name: "ResourceModelTests", dependencies: ["ResourceModel"]),
         .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "Sodium"]),
-        .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus"]),
+        .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus", "Simulation"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Simulation"]),
     ],
     swiftLanguageModes: [.v6]

@@ -55,9 +55,13 @@ final class ConsensusService: Service {
         )
     }
 
+    /// Where to send Raft messages for `id`. A member gossip thinks dead still gets them: Raft must not
+    /// depend on gossip's verdict to elect a leader, and a peer that restarted may not be alive in every
+    /// view yet.
     static func raftAddress(of id: UInt64, in members: [MemberState]) -> PeerAddress? {
         let key = String(id, radix: 16)
-        guard let member = members.first(where: { $0.metadata.entries["raftID"] == key && $0.status.isLive }),
+        let candidates = members.filter { $0.metadata.entries["raftID"] == key }
+        guard let member = candidates.first(where: { $0.status.isLive }) ?? candidates.first,
               let address = member.metadata.entries["raft"],
               let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
         var host = String(address[..<colon])

@@ -8,12 +8,16 @@ import Sodium
 final class GossipService: Service {
     let node: GossipNode
     let seeds: [String]
+    let peersPath: String
     let logger: Logger
 
     /// `<dataDir>/gossip.keyring`: one base64 key per line, the primary first. Written on every keyring change
     /// so a rotation survives a restart.
     static func keyringPath(_ dataDirectory: String) -> String { dataDirectory + "/gossip.keyring" }
     static func incarnationPath(_ dataDirectory: String) -> String { dataDirectory + "/gossip.incarnation" }
+    /// The members last seen alive, one address per line: a restarted peer rejoins through them even when
+    /// it was started without --join (the first peer of a cluster is).
+    static func peersPath(_ dataDirectory: String) -> String { dataDirectory + "/gossip.peers" }
 
     struct KeyError: Error, CustomStringConvertible {
         let description: String
@@ -24,8 +28,11 @@ final class GossipService: Service {
         let incarnationPath = Self.incarnationPath(dataDirectory.path)
         // A restarted peer starts above anything its previous life said, so its `alive` beats old suspicion.
         let previous = (try? SmallFile.read(incarnationPath)).flatMap { UInt64($0.trimmingWhitespace()) } ?? 0
-        let seeds = try configuration.joinAddresses().map { GossipNode.formatAddress(host: $0.host, port: $0.port) }
-        self.seeds = seeds
+        let configured = try configuration.joinAddresses().map { GossipNode.formatAddress(host: $0.host, port: $0.port) }
+        let remembered = ((try? SmallFile.read(Self.peersPath(dataDirectory.path))) ?? "")
+            .split(whereSeparator: \.isNewline).map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+        self.seeds = configured + remembered.filter { !configured.contains($0) }
+        self.peersPath = Self.peersPath(dataDirectory.path)
         self.logger = logger
         let settings = GossipNode.Settings(bindHost: configuration.bindAddress, port: configuration.gossipPort)
         self.node = GossipNode(
@@ -57,10 +64,27 @@ final class GossipService: Service {
             logger.info("joining the cluster", metadata: ["seeds": "\(seeds.joined(separator: ","))"])
             node.join(seeds)
         }
+        let remembering = Task { await rememberPeers() }
+        defer { remembering.cancel() }
         try await withGracefulShutdownHandler {
             try await node.run()
         } onGracefulShutdown: {
             Task { await self.node.leave() }
+        }
+    }
+
+    /// Keeps `gossip.peers` up to date with the members seen alive, written only when the set changes.
+    func rememberPeers() async {
+        var written: Set<String> = []
+        for await _ in node.events() {
+            let alive = Set(node.members.filter { $0.status == .alive && $0.address != node.address }.map(\.address))
+            guard alive != written, !alive.isEmpty else { continue }
+            do {
+                try SmallFile.writeAtomically(peersPath, alive.sorted().map { $0 + "\n" }.joined())
+                written = alive
+            } catch {
+                logger.warning("cannot record the known peers", metadata: ["error": "\(error)"])
+            }
         }
     }
 

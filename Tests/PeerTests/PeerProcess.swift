@@ -69,11 +69,25 @@ enum HTTP {
     /// GET returning (status, body), or nil while nothing listens.
     static func get(_ url: String) async -> (status: Int, body: String)? {
         guard let url = URL(string: url) else { return nil }
-        var request = URLRequest(url: url)
+        // Never a cached answer: the durability test checks every read for linearizability.
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData)
         request.timeoutInterval = 2
+        request.setValue("close", forHTTPHeaderField: "Connection")
         guard let (data, response) = try? await URLSession.shared.data(for: request),
               let http = response as? HTTPURLResponse else { return nil }
         return (http.statusCode, String(decoding: data, as: UTF8.self))
+    }
+
+    static func getWithHeaders(_ url: String) async -> (status: Int, body: String, headers: [String: String])? {
+        guard let url = URL(string: url) else { return nil }
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData)
+        request.timeoutInterval = 5
+        request.setValue("close", forHTTPHeaderField: "Connection")
+        guard let (data, response) = try? await URLSession.shared.data(for: request),
+              let http = response as? HTTPURLResponse else { return nil }
+        var headers: [String: String] = [:]
+        for (name, value) in http.allHeaderFields { headers["\(name)".lowercased()] = "\(value)" }
+        return (http.statusCode, String(decoding: data, as: UTF8.self), headers)
     }
 
     static func send(_ method: String, _ url: String, json: String) async -> (status: Int, body: String)? {
@@ -82,10 +96,40 @@ enum HTTP {
         request.httpMethod = method
         request.timeoutInterval = 5
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("close", forHTTPHeaderField: "Connection")
         request.httpBody = Data(json.utf8)
         guard let (data, response) = try? await URLSession.shared.data(for: request),
               let http = response as? HTTPURLResponse else { return nil }
         return (http.statusCode, String(decoding: data, as: UTF8.self))
+    }
+
+    enum Outcome {
+        case answered(status: Int, body: String)
+        /// Nothing reached the server: the request certainly had no effect.
+        case refused
+        /// Sent, but no answer: it may or may not have taken effect.
+        case unknown
+    }
+
+    static func attempt(_ method: String, _ url: String, body: String) async -> Outcome {
+        guard let url = URL(string: url) else { return .refused }
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData)
+        request.httpMethod = method
+        request.timeoutInterval = 5
+        request.httpBody = Data(body.utf8)
+        // Every request from these tests asks for a fresh connection: a client that reuses a connection the
+        // server died on resends on a new one, and a refusal then would hide that the first copy may have
+        // been applied.
+        request.setValue("close", forHTTPHeaderField: "Connection")
+        do {
+            let (data, response) = try await URLSession.shared.data(for: request)
+            guard let http = response as? HTTPURLResponse else { return .unknown }
+            return .answered(status: http.statusCode, body: String(decoding: data, as: UTF8.self))
+        } catch let error as URLError where error.code == .cannotConnectToHost {
+            return .refused
+        } catch {
+            return .unknown
+        }
     }
 
     static func getJSON<T: Decodable>(_ url: String, as type: T.Type = T.self) async -> T? {
