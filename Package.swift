@@ -42,6 +42,9 @@ let package = Package(
         // drop a field, typed views, validation and defaulting in Kubernetes' words, selectors, patches.
         .target(name: "ResourceModel"),
 
+        // The scheduling leader's pure core: the scheduler and the controllers.
+        .target(name: "Placement", dependencies: ["ResourceModel"]),
+
         // Wiring of the `peer` process: configuration, data directory, services. `peer` stays a thin CLI.
         .target(name: "PeerDaemon", dependencies: [
             "Consensus",
@@ -69,6 +72,11 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
         .testTarget(name: "ResourceModelTests", dependencies: ["ResourceModel"]),
+        .testTarget(name: "PlacementTests", dependencies: ["Placement", "ResourceModel", "Simulation"]),
+        .testTarget(name: "KubernetesAPITests", dependencies: [
+            "PeerDaemon", "ResourceModel", "Consensus",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "Sodium"]),
         .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus", "Simulation"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Simulation"]),

@@ -8,6 +8,7 @@ struct APIServer: Sendable {
     let configuration: PeerConfiguration
     let gossip: GossipService
     let consensus: ConsensusService
+    let kubernetes: KubernetesAPI
     let logger: Logger
 
     func router() -> Router<BasicRequestContext> {
@@ -15,9 +16,6 @@ struct APIServer: Sendable {
         // Kubernetes' health endpoints answer a bare "ok"; load balancers and kubectl probe them as text.
         for path in ["healthz", "livez", "readyz"] {
             router.get(RouterPath(path)) { _, _ in "ok" }
-        }
-        router.get("version") { _, _ in
-            VersionInfo(gitVersion: "v\(PeerVersion.current)", platform: Self.platform)
         }
         router.get("v1/members") { _, _ in
             MemberList(members: gossip.node.members.map(MemberView.init))
@@ -42,6 +40,8 @@ struct APIServer: Sendable {
             return KeyringView(gossip.node.keyring)
         }
         KVAPI(consensus: consensus.node).register(on: router)
+        // The Kubernetes API (with /version, whose major and minor kubectl's dispatcher reads).
+        kubernetes.register(on: router)
         return router
     }
 
@@ -55,7 +55,9 @@ struct APIServer: Sendable {
             logger: logger
         )
     }
+}
 
+extension APIServer {
     static var platform: String {
         #if os(Linux)
         let os = "linux"
@@ -70,13 +72,6 @@ struct APIServer: Sendable {
         return os + "/unknown"
         #endif
     }
-}
-
-struct VersionInfo: ResponseEncodable {
-    var major = "1"
-    var minor = "32"
-    var gitVersion: String
-    var platform: String
 }
 
 /// One member as `GET /v1/members` shows it.

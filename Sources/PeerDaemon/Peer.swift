@@ -45,7 +45,9 @@ public struct Peer: Sendable {
         } catch let error as CustomStringConvertible & Error {
             throw StartError(description: error.description)
         }
-        let api = APIServer(configuration: configuration, gossip: gossip, consensus: consensus, logger: logger)
+        let kubernetes = KubernetesAPI(backend: consensus.node, logger: logger)
+        let api = APIServer(configuration: configuration, gossip: gossip, consensus: consensus, kubernetes: kubernetes, logger: logger)
+        let leaderDuties = LeaderDuties(consensus: consensus.node, kubernetes: kubernetes, logger: logger)
         let serviceGroup = ServiceGroup(configuration: .init(
             services: [
                 // Shutdown runs in reverse: the API stops taking requests, Raft syncs and stops, and gossip
@@ -53,6 +55,7 @@ public struct Peer: Sendable {
                 .init(service: gossip),
                 .init(service: consensus, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: leaderDuties),
                 .init(service: api.application(), successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

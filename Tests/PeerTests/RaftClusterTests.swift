@@ -73,10 +73,9 @@ struct RaftClusterTests {
 
         // kill -9 the leader: the others elect a new one and keep taking writes.
         let view = try #require(await Self.raft(hosts[0]))
-        let leaderIndex = try #require(try await {
-            for (i, host) in hosts.enumerated() { if await Self.raft(host)?.id == view.leader { return i } }
-            return nil
-        }())
+        var leaderIndex = -1
+        for (i, host) in hosts.enumerated() where await Self.raft(host)?.id == view.leader { leaderIndex = i }
+        try #require(leaderIndex >= 0, "the leader \(view.leader) is one of the three")
         peers[leaderIndex]?.signal(SIGKILL)
         _ = await peers[leaderIndex]?.waitForExit()
         peers[leaderIndex] = nil
