@@ -98,7 +98,7 @@ struct DurabilityTests {
         #expect(await HTTP.waitUntilServing("http://\(cluster.hosts[0]):6443/healthz") != nil)
         try cluster.start(1)
         try cluster.start(2)
-        let formed = await RaftClusterTests.eventually(.seconds(40)) {
+        let formed = await RaftClusterTests.eventually(.seconds(60)) {
             for host in cluster.hosts {
                 guard let view = await Self.raft(host), view.voters.count == 3, view.leader != 0 else { return false }
             }
@@ -196,7 +196,7 @@ struct DurabilityTests {
         for client in clients { await client.value }
 
         // Every peer converges on the same value for every key.
-        let converged = await RaftClusterTests.eventually(.seconds(30)) {
+        let converged = await RaftClusterTests.eventually(.seconds(60)) {
             for key in keys {
                 var seen: Set<String> = []
                 for host in cluster.hosts {
@@ -242,8 +242,8 @@ struct DurabilityTests {
         let host = cluster.hosts[0]
         try cluster.start(0)
         #expect(await HTTP.waitUntilServing("http://\(host):6443/healthz") != nil)
-        #expect(await RaftClusterTests.eventually(.seconds(20)) { await Self.raft(host)?.role == "leader" })
-        for i in 0..<50 { #expect(await HTTP.send("PUT", "http://\(host):6443/v1/kv/k\(i)", json: "value-\(i)")?.status == 200) }
+        #expect(await RaftClusterTests.eventually(.seconds(60)) { await Self.raft(host)?.role == "leader" })
+        for i in 0..<50 { #expect(await HTTP.sendUntilOK("PUT", "http://\(host):6443/v1/kv/k\(i)", json: "value-\(i)")?.status == 200) }
         await cluster.kill(0)
 
         let walDirectory = cluster.scratch.url.appendingPathComponent("data-0/raft/wal")
@@ -256,7 +256,7 @@ struct DurabilityTests {
         try original.prefix(original.count - 3).write(to: URL(fileURLWithPath: path))
         try cluster.start(0)
         #expect(await HTTP.waitUntilServing("http://\(host):6443/healthz") != nil, "\(cluster.log(0))")
-        let recovered = await RaftClusterTests.eventually(.seconds(10)) {
+        let recovered = await RaftClusterTests.eventually(.seconds(60)) {
             await HTTP.get("http://\(host):6443/v1/kv/k40?stale")?.body == "value-40"
         }
         #expect(recovered, "\(cluster.log(0))")

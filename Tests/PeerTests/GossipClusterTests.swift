@@ -45,7 +45,7 @@ struct GossipClusterTests {
         for i in 1..<10 { peers.append(try start(i, ["--join", hosts[0], "--gossip-key-file", keyFile])) }
 
         let names = Set((0..<10).map { "peer-\($0)" })
-        let joined = await Self.eventually(.seconds(30)) {
+        let joined = await Self.eventually(.seconds(60)) {
             for host in hosts.prefix(10) {
                 guard let view = await Self.members(host), Set(view.map(\.name)) == names,
                       view.allSatisfy({ $0.state == "alive" }) else { return false }
@@ -66,7 +66,7 @@ struct GossipClusterTests {
         for operation in ["install", "use", "remove"] {
             for host in hosts.prefix(10) {
                 let key = operation == "remove" ? oldKey : rotated
-                let answer = await HTTP.send("POST", "http://\(host):6443/v1/gossip/keyring", json: "{\"operation\":\"\(operation)\",\"key\":\"\(key)\"}")
+                let answer = await HTTP.sendUntilOK("POST", "http://\(host):6443/v1/gossip/keyring", json: "{\"operation\":\"\(operation)\",\"key\":\"\(key)\"}")
                 #expect(answer?.status == 200, "\(operation) on \(host): \(String(describing: answer))")
                 for view in [await Self.members(hosts[0]), await Self.members(hosts[9])] {
                     nonAlive += (view ?? []).filter { $0.state != "alive" }.map { "\($0.name) \($0.state) during \(operation)" }
@@ -84,7 +84,7 @@ struct GossipClusterTests {
         let wrongKey = scratch.url.appendingPathComponent("wrong.key")
         try (try await PeerProcess.run(["keygen", "gossip"], workingDirectory: scratch.url).output).write(to: wrongKey, atomically: true, encoding: .utf8)
         peers.append(try start(10, ["--join", hosts[0], "--gossip-key-file", wrongKey.path]))
-        let refused = await Self.eventually(.seconds(15)) {
+        let refused = await Self.eventually(.seconds(60)) {
             let status: GossipStatus? = await HTTP.getJSON("http://\(hosts[0]):6443/v1/gossip")
             return (status?.droppedUnauthenticated ?? 0) >= 1
         }
@@ -93,7 +93,7 @@ struct GossipClusterTests {
 
         // kill -9 peer 5: every other peer declares it dead.
         peers[5].signal(SIGKILL)
-        let detected = await Self.eventually(.seconds(30)) {
+        let detected = await Self.eventually(.seconds(60)) {
             for (i, host) in hosts.prefix(10).enumerated() where i != 5 {
                 guard let view = await Self.members(host), view.first(where: { $0.name == "peer-5" })?.state == "dead" else { return false }
             }

@@ -132,6 +132,18 @@ enum HTTP {
         }
     }
 
+    /// Repeats an idempotent request until it answers 200 or the deadline passes; returns the last answer.
+    /// A loaded machine can miss one election or one short timeout; a user would simply retry.
+    static func sendUntilOK(_ method: String, _ url: String, json: String, within timeout: Duration = .seconds(20)) async -> (status: Int, body: String)? {
+        let deadline = ContinuousClock.now + timeout
+        var answer = await send(method, url, json: json)
+        while answer?.status != 200 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(200))
+            answer = await send(method, url, json: json)
+        }
+        return answer
+    }
+
     static func getJSON<T: Decodable>(_ url: String, as type: T.Type = T.self) async -> T? {
         guard let answer = await get(url), answer.status == 200 else { return nil }
         return try? JSONDecoder().decode(T.self, from: Data(answer.body.utf8))

@@ -49,7 +49,7 @@ struct RaftClusterTests {
         peers.append(try start(1))
         peers.append(try start(2))
 
-        let formed = await Self.eventually(.seconds(30)) {
+        let formed = await Self.eventually(.seconds(60)) {
             for host in hosts {
                 guard let view = await Self.raft(host), view.voters.count == 3, view.leader != 0 else { return false }
             }
@@ -81,7 +81,7 @@ struct RaftClusterTests {
         peers[leaderIndex] = nil
         let survivors = hosts.indices.filter { $0 != leaderIndex }
         var acknowledged: [String: String] = [:]
-        let writesResume = await Self.eventually(.seconds(20)) {
+        let writesResume = await Self.eventually(.seconds(60)) {
             let key = "after-\(acknowledged.count)"
             guard await Self.put(hosts[survivors[0]], key, "v").map({ $0.status == 200 }) == true else { return false }
             acknowledged[key] = "v"
@@ -96,7 +96,7 @@ struct RaftClusterTests {
 
         // The killed peer comes back from its data directory and catches up with everything acknowledged.
         peers[leaderIndex] = try start(leaderIndex)
-        let caughtUp = await Self.eventually(.seconds(30)) {
+        let caughtUp = await Self.eventually(.seconds(60)) {
             for (key, value) in acknowledged {
                 guard await HTTP.get("http://\(hosts[leaderIndex]):6443/v1/kv/\(key)?stale")?.body == value else { return false }
             }

@@ -124,6 +124,9 @@ public final class GossipNode: Sendable {
 
     /// Binds UDP and TCP on the gossip port and runs until `leave()` finishes or the task is cancelled.
     public func run() async throws {
+        // Each channel is handed to `executeThenClose` right after it is bound, with no suspension point in
+        // between: a bound async channel dropped unconsumed (say, because the TCP bind failed or the peer is
+        // shutting down) is a programming error that NIO traps on.
         let udp = try await DatagramBootstrap(group: group)
             .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .bind(host: settings.bindHost, port: settings.port) { channel in
@@ -131,34 +134,33 @@ public final class GossipNode: Sendable {
                     try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
                 }
             }
-        let tcp = try await ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-            .bind(host: settings.bindHost, port: settings.port) { channel in
-                // Handed to its own task at once: a child left in the server's sequence when the loop stops
-                // would be dropped unclosed, which NIO traps on. Each lives at most `streamTimeout`.
-                channel.eventLoop.makeCompletedFuture {
-                    let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    Task { await self.receiveStream(connection) }
-                }
-            }
-        logger.info("gossip listening", metadata: ["address": "\(address)", "udp": "\(settings.bindHost):\(settings.port)"])
         try await udp.executeThenClose { datagrams, datagramWriter in
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask {
-                    for try await envelope in datagrams {
-                        var buffer = envelope.data
-                        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-                        self.mailbox.push(.packet(bytes, from: Self.formatAddress(envelope.remoteAddress), viaStream: false))
+            let tcp = try await ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+                .bind(host: settings.bindHost, port: settings.port) { channel in
+                    // Handed to its own task at once, for the same reason; each lives at most `streamTimeout`.
+                    channel.eventLoop.makeCompletedFuture {
+                        let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        Task { await self.receiveStream(connection) }
                     }
                 }
-                tasks.addTask {
-                    try await tcp.executeThenClose { accepted in
+            try await tcp.executeThenClose { accepted in
+                logger.info("gossip listening", metadata: ["address": "\(address)", "udp": "\(settings.bindHost):\(settings.port)"])
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask {
+                        for try await envelope in datagrams {
+                            var buffer = envelope.data
+                            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+                            self.mailbox.push(.packet(bytes, from: Self.formatAddress(envelope.remoteAddress), viaStream: false))
+                        }
+                    }
+                    tasks.addTask {
                         for try await _ in accepted {}
                     }
+                    try await self.loop(datagramWriter: datagramWriter)
+                    tasks.cancelAll()
                 }
-                try await self.loop(datagramWriter: datagramWriter)
-                tasks.cancelAll()
             }
         }
     }
