@@ -60,16 +60,33 @@ final class GossipService: Service {
     }
 
     func run() async throws {
-        if !seeds.isEmpty {
-            logger.info("joining the cluster", metadata: ["seeds": "\(seeds.joined(separator: ","))"])
-            node.join(seeds)
-        }
         let remembering = Task { await rememberPeers() }
-        defer { remembering.cancel() }
+        let joining = Task { await joinUntilSomeoneAnswers() }
+        defer {
+            remembering.cancel()
+            joining.cancel()
+        }
         try await withGracefulShutdownHandler {
             try await node.run()
         } onGracefulShutdown: {
             Task { await self.node.leave() }
+        }
+    }
+
+    /// A seed may not be listening yet (peers are often started together): ask again, with back-off, until
+    /// some member is alive in our view, and say so in the log while alone.
+    func joinUntilSomeoneAnswers() async {
+        guard !seeds.isEmpty else { return }
+        var delay: Duration = .seconds(1)
+        var attempt = 1
+        while !Task.isCancelled {
+            logger.info("joining the cluster", metadata: ["seeds": "\(seeds.joined(separator: ","))", "attempt": "\(attempt)"])
+            node.join(seeds)
+            try? await Task.sleep(for: delay)
+            if node.members.contains(where: { $0.address != node.address && $0.status == .alive }) { return }
+            delay = min(delay * 2, .seconds(30))
+            logger.warning("no seed has answered yet; retrying", metadata: ["seeds": "\(seeds.joined(separator: ","))", "retryIn": "\(delay)"])
+            attempt += 1
         }
     }
 
