@@ -18,7 +18,7 @@ struct APIServer: Sendable {
             router.get(RouterPath(path)) { _, _ in "ok" }
         }
         router.get("v1/members") { _, _ in
-            MemberList(members: gossip.node.members.map(MemberView.init))
+            JSONResponse(value: gossip.node.members.map(MemberView.init))
         }
         router.get("v1/gossip") { _, _ in
             GossipStatus(gossip.node)
@@ -88,14 +88,6 @@ public struct MemberView: Codable, Sendable, Equatable {
         state = member.status.description
         incarnation = member.incarnation
         meta = member.metadata.entries
-    }
-}
-
-/// A JSON array at the top level, as the API promises.
-struct MemberList: ResponseGenerator {
-    var members: [MemberView]
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        try context.responseEncoder.encode(members, from: request, context: context)
     }
 }
 
