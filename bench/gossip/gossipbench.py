@@ -25,45 +25,18 @@ import time
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ---------------------------------------------------------------------------------------------------------
-# Process registry: everything we spawn is recorded here so teardown can never miss one.
-_PROCS = {}  # pid -> Popen
-_TEMP_DIRS = []
-
-
-def spawn(argv, log_path):
-    log = open(log_path, "ab")
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    finally:
-        log.close()
-    _PROCS[proc.pid] = proc
-    return proc
+# Processes and temp dirs: shared with the other benchmarks (bench/processes.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from processes import TEMP_DIRS as _TEMP_DIRS, on_signal as _on_signal, spawn  # noqa: E402
+import processes  # noqa: E402
 
 
 def kill_proc(proc):
-    if proc.poll() is None:
-        try:
-            os.kill(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    _PROCS.pop(proc.pid, None)
+    processes.kill_proc(proc, grace=0)
 
 
 def teardown_everything():
-    for proc in list(_PROCS.values()):
-        kill_proc(proc)
-    for d in list(_TEMP_DIRS):
-        shutil.rmtree(d, ignore_errors=True)
-        _TEMP_DIRS.remove(d)
-
-
-def _on_signal(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    processes.teardown_everything(grace=0)
 
 
 # ---------------------------------------------------------------------------------------------------------
