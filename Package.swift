@@ -15,6 +15,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libsodium through pkg-config; `Sodium` is the only module allowed to touch it.
@@ -45,13 +50,32 @@ let package = Package(
         // The scheduling leader's pure core: the scheduler and the controllers.
         .target(name: "Placement", dependencies: ["ResourceModel"]),
 
+        // Each peer's node agent: the content-addressed image store and its provenance checks, the pod-sync
+        // loop (a pure core) and its runc, CNI, probe, volume and log shells.
+        .target(name: "NodeAgent", dependencies: [
+            "ResourceModel",
+            "Sodium",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+
         // Wiring of the `peer` process: configuration, data directory, services. `peer` stays a thin CLI.
         .target(name: "PeerDaemon", dependencies: [
             "Consensus",
             "Gossip",
+            "NodeAgent",
+            "Placement",
             "ResourceModel",
             "Sodium",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -80,6 +104,7 @@ let package = Package(
         .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "Sodium"]),
         .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus", "Simulation"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Simulation"]),
+        .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "ResourceModel", "Sodium"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import NodeAgent
 
 /// What the `peer` CLI asks a running peer, over its HTTP API.
 public struct PeerClient: Sendable {

@@ -2,8 +2,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A small HTTP/1.1 client for talking to peers (the CLI, and peer-to-peer forwarding): one request per
-/// connection, whole bodies, a deadline on everything. Peers talk on loopback or a site network, so this
+/// A small HTTP/1.1 client for talking to peers (the CLI, peer-to-peer forwarding, image pulls, httpGet
+/// probes): one request per connection, whole bodies, a deadline on everything. Peers talk on loopback or a site network, so this
 /// needs none of a general client's pooling or redirects.
 public struct HTTPClient: Sendable {
     public struct Response: Sendable {
