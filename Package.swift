@@ -59,6 +59,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
         // Wiring of the `peer` process: configuration, data directory, services. `peer` stays a thin CLI.
@@ -86,6 +87,8 @@ let package = Package(
         ]),
         .executableTarget(name: "peer", dependencies: [
             "PeerDaemon",
+            "NodeAgent",
+            "Sodium",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -98,8 +101,9 @@ let package = Package(
         .testTarget(name: "ResourceModelTests", dependencies: ["ResourceModel"]),
         .testTarget(name: "PlacementTests", dependencies: ["Placement", "ResourceModel", "Simulation"]),
         .testTarget(name: "KubernetesAPITests", dependencies: [
-            "PeerDaemon", "ResourceModel", "Consensus",
+            "PeerDaemon", "ResourceModel", "Consensus", "Sodium",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "X509", package: "swift-certificates"),
         ]),
         .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "Sodium"]),
         .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus", "Simulation"]),

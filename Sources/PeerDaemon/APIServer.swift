@@ -1,6 +1,13 @@
+import Consensus
+import Foundation
 import Gossip
+import HTTPTypes
 import Hummingbird
+import HummingbirdTLS
 import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
 import Sodium
 
 /// The peer's HTTP endpoint. Every peer serves the whole cluster's API.
@@ -9,13 +16,34 @@ struct APIServer: Sendable {
     let gossip: GossipService
     let consensus: ConsensusService
     let kubernetes: KubernetesAPI
+    /// nil with `--insecure-http`: plain HTTP, no authentication.
+    let security: ClusterSecurity?
+    let metrics: PeerMetrics
     let logger: Logger
+
+    /// Paths anyone may ask without a token: load balancers and probes know no tokens (as in Kubernetes).
+    static let publicPaths: Set<String> = ["/healthz", "/livez", "/readyz"]
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         // Kubernetes' health endpoints answer a bare "ok"; load balancers and kubectl probe them as text.
-        for path in ["healthz", "livez", "readyz"] {
+        for path in ["healthz", "livez"] {
             router.get(RouterPath(path)) { _, _ in "ok" }
+        }
+        // Ready when this peer can serve a linearizable read: it reaches a leader and has caught up.
+        router.get("readyz") { _, _ -> Response in
+            do {
+                _ = try await consensus.node.read(.linearizable) { $0.revision }
+                return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
+            } catch {
+                return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain; charset=utf-8"],
+                                body: .init(byteBuffer: ByteBuffer(string: "[-]store failed: \(error)\nreadyz check failed\n")))
+            }
+        }
+        router.get("metrics") { _, _ -> Response in
+            let text = metrics.scrape(raft: consensus.node.status(), gossip: gossip.node)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         router.get("v1/members") { _, _ in
             JSONResponse(value: gossip.node.members.map(MemberView.init))
@@ -45,15 +73,92 @@ struct APIServer: Sendable {
         return router
     }
 
-    func application() -> some ApplicationProtocol {
+    func application(tls: TLSConfiguration?) throws -> some ApplicationProtocol {
         let address = "\(configuration.bindAddress):\(configuration.apiPort)"
         let logger = self.logger
+        let scheme = tls == nil ? "http" : "https"
+        let responder = AccessResponder(inner: router().buildResponder(), security: security, metrics: metrics, logger: logger)
         return Application(
-            router: router(),
+            responder: responder,
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(configuration.bindAddress, port: configuration.apiPort), serverName: "peer"),
-            onServerRunning: { _ in logger.info("API listening", metadata: ["address": "\(address)"]) },
+            onServerRunning: { _ in logger.info("API listening", metadata: ["address": "\(scheme)://\(address)"]) },
             logger: logger
         )
+    }
+}
+
+/// Runs the API once this peer can serve it: over HTTPS, that is once it holds the cluster CA (at once on
+/// the first peer and after a restart; a joiner waits for the store to deliver it).
+struct APIService: Service {
+    let server: APIServer
+
+    func run() async throws {
+        guard let security = server.security else {
+            try await server.application(tls: nil).run()
+            return
+        }
+        let material: ClusterSecurity.Material
+        do {
+            material = try await cancelWhenGracefulShutdown {
+                try await security.waitForMaterial(consensus: server.consensus.node, keyring: { [gossip = server.gossip.node] in gossip.keyring.keys })
+            }
+        } catch is CancellationError {
+            return
+        }
+        let tls = try security.servingTLS(material)
+        try await server.application(tls: tls).run()
+    }
+}
+
+/// Every request passes here first: bearer-token authentication (HTTPS only), then the route, then a log
+/// line and the request metrics. Wrapping the whole router (not a router middleware) covers unknown paths too.
+struct AccessResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == BasicRequestContext {
+    let inner: Inner
+    let security: ClusterSecurity?
+    let metrics: PeerMetrics
+    let logger: Logger
+
+    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let path = request.uri.path
+        let query = request.uri.query ?? ""
+        let watch = KubeRequest.parseQuery(query)["watch"].map { ["true", "1", "True"].contains($0) } ?? false
+        var code = 500
+        defer {
+            let duration = ContinuousClock.now - started
+            let labels = RequestLabels.of(method: request.method.rawValue, path: path, watch: watch)
+            metrics.recordRequest(verb: labels.verb, resource: labels.resource, code: code, duration: duration)
+            logger.debug("request", metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(path)", "code": "\(code)",
+                "durationMs": "\(Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)",
+            ])
+        }
+        if let security, !APIServer.publicPaths.contains(path), !authenticated(request, security) {
+            code = 401
+            return Self.unauthorized()
+        }
+        do {
+            let response = try await inner.respond(to: request, context: context)
+            code = response.status.code
+            return response
+        } catch let error as HTTPError {
+            code = error.status.code
+            throw error
+        }
+    }
+
+    func authenticated(_ request: Request, _ security: ClusterSecurity) -> Bool {
+        guard let header = request.headers[.authorization] else { return false }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return false }
+        return security.isAdminToken(String(parts[1]).trimmingWhitespace())
+    }
+
+    static func unauthorized() -> Response {
+        let body = #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
+        return Response(status: .unauthorized, headers: [.contentType: "application/json", .wwwAuthenticate: "Bearer"],
+                        body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
 

@@ -40,11 +40,18 @@ public enum ConfigurationFile {
             case "apiPort": config.apiPort = try field.port()
             case "join": config.join = try field.strings()
             case "insecureHTTP": config.insecureHTTP = try field.bool()
+            case "allowInsecureRemote": config.allowInsecureRemote = try field.bool()
             case "logLevel": config.logLevel = try field.logLevel()
             case "gossipKeyFile": config.gossipKeyFile = try field.string()
             case "voters": config.voters = try field.int()
+            case "runPods": config.runPods = try field.bool()
+            case "podBridge": config.podBridge = try field.string()
+            case "podSubnet": config.podSubnet = try field.string()
+            case "imageRegistries": config.imageRegistries = try field.strings()
+            case "imageTrust": config.imageTrust = try field.trustRules()
             default:
-                let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "logLevel", "gossipKeyFile", "voters"]
+                let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "allowInsecureRemote", "logLevel", "gossipKeyFile", "voters",
+                             "runPods", "podBridge", "podSubnet", "imageRegistries", "imageTrust"]
                 let hint = known.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
                 throw field.error("unknown key\(hint)")
             }
@@ -91,6 +98,30 @@ public enum ConfigurationFile {
                 result.append(scalar.string)
             }
             return result
+        }
+
+        /// `imageTrust`: a list of mappings with `prefix`, `namespaces`, `keys` and `mode`.
+        func trustRules() throws(ConfigurationError) -> [ImageTrustRule] {
+            guard case .sequence(let sequence) = node else { throw error("expected a list of {prefix, namespaces, keys, mode}") }
+            var rules: [ImageTrustRule] = []
+            for (i, item) in sequence.enumerated() {
+                guard case .mapping(let mapping) = item else { throw error("entry \(i): expected a mapping with prefix, namespaces, keys and mode") }
+                var rule = ImageTrustRule()
+                for (keyNode, value) in mapping {
+                    let name = keyNode.string ?? ""
+                    let inner = Field(source: source, key: "\(key)[\(i)].\(name)", node: value)
+                    switch name {
+                    case "prefix": rule.prefix = try inner.string()
+                    case "namespaces": rule.namespaces = try inner.strings()
+                    case "keys": rule.keys = try inner.strings()
+                    case "mode": rule.mode = try inner.string()
+                    default: throw inner.error("unknown key (expected prefix, namespaces, keys or mode)")
+                    }
+                }
+                if rule.keys.isEmpty { throw error("entry \(i): keys: list at least one public key") }
+                rules.append(rule)
+            }
+            return rules
         }
 
         func logLevel() throws(ConfigurationError) -> Logger.Level {

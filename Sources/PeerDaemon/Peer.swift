@@ -1,6 +1,10 @@
 import Hummingbird
+import NodeAgent
 import Logging
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum PeerVersion {
     public static let current = "0.1.0"
@@ -29,12 +33,16 @@ public struct Peer: Sendable {
         } catch {
             throw StartError(description: error.description)
         }
-        guard configuration.insecureHTTP else {
-            // HTTPS with the cluster CA and bearer tokens comes with the Kubernetes API; until then the only
-            // API this peer can serve is plain HTTP, and it must not pretend otherwise.
-            throw StartError(description: "the HTTPS API is not available in this build; start with --insecure-http (loopback addresses only)")
+        if configuration.insecureHTTP {
+            logger.warning("serving the API over plain HTTP with no authentication", metadata: ["address": "\(configuration.bindAddress):\(configuration.apiPort)"])
         }
-        logger.warning("serving the API over plain HTTP with no authentication", metadata: ["address": "\(configuration.bindAddress):\(configuration.apiPort)"])
+        // The cluster key, CA and admin token: created here by the first peer, delivered through the store to joiners.
+        let security: ClusterSecurity
+        do {
+            security = try ClusterSecurity(configuration: configuration, dataDirectory: dataDirectory.path, logger: logger)
+        } catch {
+            throw StartError(description: error.description)
+        }
 
         let gossip: GossipService
         let consensus: ConsensusService
@@ -45,18 +53,39 @@ public struct Peer: Sendable {
         } catch let error as CustomStringConvertible & Error {
             throw StartError(description: error.description)
         }
-        let kubernetes = KubernetesAPI(backend: consensus.node, logger: logger)
-        let api = APIServer(configuration: configuration, gossip: gossip, consensus: consensus, kubernetes: kubernetes, logger: logger)
+        let metrics = PeerMetrics()
+        var apiOptions = KubernetesAPI.Options()
+        apiOptions.secrets = security.secretSealing
+        apiOptions.onProposal = { metrics.recordProposal(result: $0) }
+        let pods = try makeNodeAgent(dataDirectory: dataDirectory.path)
+        let podLogs = PodLogs(nodeName: configuration.name, agent: pods?.agent, gossip: gossip.node,
+                              scheme: configuration.insecureHTTP ? "http" : "https", client: {
+                                  let material = security.current
+                                  return HTTPClient(trustedCAPEM: material?.record.caCertificate, bearerToken: material?.adminToken)
+                              })
+        apiOptions.podLogs = { pod, query in await podLogs.respond(pod: pod, query: query) }
+        let kubernetes = KubernetesAPI(backend: consensus.node, logger: logger, options: apiOptions)
+        let api = APIServer(configuration: configuration, gossip: gossip, consensus: consensus, kubernetes: kubernetes,
+                            security: configuration.insecureHTTP ? nil : security, metrics: metrics, logger: logger)
+        let nodeAgent = pods.map {
+            NodeAgentService(agent: $0.agent, images: $0.images, consensus: consensus.node, kubernetes: kubernetes,
+                             nodeName: configuration.name, logger: logger)
+        }
         let leaderDuties = LeaderDuties(consensus: consensus.node, kubernetes: kubernetes, logger: logger)
+        // Shutdown runs in reverse: the API stops taking requests, the node agent lets go of its containers (they
+        // keep running), Raft syncs and stops, and gossip says goodbye last so the others record `left` rather
+        // than a failure.
+        var core: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: gossip),
+            .init(service: consensus, successTerminationBehavior: .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: leaderDuties),
+        ]
+        if let nodeAgent { core.append(.init(service: nodeAgent)) }
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [
-                // Shutdown runs in reverse: the API stops taking requests, Raft syncs and stops, and gossip
-                // says goodbye last so the others record `left` rather than a failure.
-                .init(service: gossip),
-                .init(service: consensus, successTerminationBehavior: .gracefullyShutdownGroup,
-                      failureTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: leaderDuties),
-                .init(service: api.application(), successTerminationBehavior: .gracefullyShutdownGroup),
+            services: core + [
+                .init(service: SecurityKeeper(security: security, consensus: consensus.node, gossip: gossip.node)),
+                .init(service: APIService(server: api), successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
@@ -73,5 +102,48 @@ public struct Peer: Sendable {
         }
         logger.info("peer stopped cleanly", metadata: ["name": "\(configuration.name)"])
         withExtendedLifetime(dataDirectory) {}
+    }
+
+    /// The node agent and its image store, or nil when this peer runs no pods (by configuration, or because the
+    /// machine cannot: not root, no runc).
+    func makeNodeAgent(dataDirectory: String) throws(StartError) -> (agent: NodeAgent, images: ImageStore)? {
+        guard configuration.runPods else {
+            logger.info("this peer runs no pods (runPods is false)")
+            return nil
+        }
+        guard geteuid() == 0 else {
+            logger.warning("this peer runs no pods: the node agent needs root (set runPods: false to silence this)")
+            return nil
+        }
+        // runc resolves bundle paths from its own working directory: hand the agent absolute paths only.
+        guard let resolved = realpath(dataDirectory, nil) else {
+            throw StartError(description: "data directory \(dataDirectory): cannot resolve its absolute path")
+        }
+        let dataDirectory = String(cString: resolved)
+        free(resolved)
+        var agentConfiguration = NodeAgent.Configuration(directory: dataDirectory + "/agent", nodeName: configuration.name)
+        guard access(agentConfiguration.runc, X_OK) == 0 else {
+            logger.warning("this peer runs no pods: runc is not installed", metadata: ["expected": "\(agentConfiguration.runc)"])
+            return nil
+        }
+        var rules: [TrustPolicy.Entry] = []
+        for (i, rule) in configuration.imageTrust.enumerated() {
+            do {
+                rules.append(try TrustPolicy.Entry(prefix: rule.prefix, namespaces: rule.namespaces, base64Keys: rule.keys, mode: rule.mode))
+            } catch {
+                throw StartError(description: "imageTrust[\(i)].\(error.field): \(error.message)")
+            }
+        }
+        let registries = configuration.imageRegistries.map { PullSource(kind: .registry, baseURL: $0) }
+        let images: ImageStore
+        do {
+            images = try ImageStore(directory: dataDirectory + "/images", policy: TrustPolicy(entries: rules),
+                                    sources: { registries }, logger: logger)
+        } catch {
+            throw StartError(description: error.description)
+        }
+        agentConfiguration.hostIP = configuration.bindAddress
+        agentConfiguration.network = PodNetwork.Settings(bridge: configuration.podBridge, subnet: configuration.podSubnet)
+        return (NodeAgent(configuration: agentConfiguration, images: images, logger: logger), images)
     }
 }

@@ -11,11 +11,24 @@ public struct PeerConfiguration: Sendable, Equatable {
     /// Seeds to join through: any existing peer, as `host` or `host:port` (port defaults to the gossip port).
     public var join: [String]
     public var insecureHTTP: Bool
+    /// Lets `insecureHTTP` bind a non-loopback address: a testing escape hatch for network-namespace tests only.
+    public var allowInsecureRemote: Bool = false
     public var logLevel: Logger.Level
     /// File holding the cluster's gossip key (base64). Needed to join; the first peer generates one when absent.
     public var gossipKeyFile: String?
     /// How many Raft voters the cluster keeps (1, 3 or 5); the other peers are learners that stand by.
     public var voters: Int
+    /// Whether this peer's node agent runs the pods bound to it (needs root and runc). A peer that does not
+    /// is still a full member: it stores, schedules and answers the API.
+    public var runPods: Bool = true
+    /// The pods' network on this node: a CNI bridge and the subnet its pods take addresses from. Two peers on
+    /// one machine need different ones.
+    public var podBridge: String = "orch0"
+    public var podSubnet: String = "10.88.0.0/16"
+    /// OCI registries to pull images from (`http://host:port`), tried before other peers.
+    public var imageRegistries: [String] = []
+    /// Which keys must have signed the images pods run, per image prefix and namespace.
+    public var imageTrust: [ImageTrustRule] = []
 
     public static let defaultGossipPort = 7946
     public static let defaultRaftPort = 7947
@@ -88,9 +101,21 @@ public struct PeerConfiguration: Sendable, Equatable {
         guard [1, 3, 5].contains(voters) else {
             throw ConfigurationError(source: source, key: "voters", message: "\(voters) is not 1, 3 or 5 (an even number of voters tolerates no more failures than one fewer)")
         }
-        if insecureHTTP && !IPAddress.isLoopback(bindAddress) {
+        guard IPv4Subnet(podSubnet) != nil else {
+            throw ConfigurationError(source: source, key: "podSubnet", message: "'\(podSubnet)' is not an IPv4 subnet like 10.88.0.0/16")
+        }
+        guard (1...15).contains(podBridge.utf8.count), podBridge.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw ConfigurationError(source: source, key: "podBridge", message: "'\(podBridge)' is not a network interface name (1-15 letters, digits, '-' or '_')")
+        }
+        for registry in imageRegistries where !(registry.hasPrefix("http://") || registry.hasPrefix("https://")) {
+            throw ConfigurationError(source: source, key: "imageRegistries", message: "'\(registry)' must start with http:// or https://")
+        }
+        for (i, rule) in imageTrust.enumerated() where !["enforce", "warn"].contains(rule.mode) {
+            throw ConfigurationError(source: source, key: "imageTrust[\(i)].mode", message: "'\(rule.mode)' is not enforce or warn")
+        }
+        if insecureHTTP && !allowInsecureRemote && !IPAddress.isLoopback(bindAddress) {
             throw ConfigurationError(source: source, key: "insecureHTTP",
-                message: "plain HTTP without authentication is only allowed on a loopback address, not \(bindAddress)")
+                message: "plain HTTP without authentication is only allowed on a loopback address, not \(bindAddress) (allowInsecureRemote overrides this for tests)")
         }
     }
 
@@ -115,6 +140,17 @@ public struct PeerConfiguration: Sendable, Equatable {
         guard !host.isEmpty, (1...65535).contains(port) else { throw invalid }
         return (host, port)
     }
+}
+
+/// One entry of the image trust policy as configured: images under `prefix` (all when empty) in `namespaces`
+/// (all when empty) must be signed by one of `keys` (base64 Ed25519 public keys from `peer keygen signing`);
+/// `mode` is `enforce` (refuse to run) or `warn` (run, and log why it would have been refused).
+public struct ImageTrustRule: Sendable, Equatable {
+    public var prefix: String = ""
+    public var namespaces: [String] = []
+    public var keys: [String] = []
+    public var mode: String = "enforce"
+    public init() {}
 }
 
 /// One line an operator can act on: which file (or flag), which key, what is wrong.
@@ -166,5 +202,21 @@ enum ResourceName {
             let alnum: (Character) -> Bool = { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") }
             return alnum(first) && alnum(last) && label.allSatisfy { alnum($0) || $0 == "-" }
         }
+    }
+}
+
+/// An IPv4 network in CIDR notation.
+struct IPv4Subnet: Equatable {
+    var address: UInt32
+    var prefixLength: Int
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let length = Int(parts[1]), (8...30).contains(length) else { return nil }
+        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false).compactMap { UInt32($0) }
+        guard octets.count == 4, octets.allSatisfy({ $0 <= 255 }) else { return nil }
+        address = octets.reduce(0) { $0 << 8 | $1 }
+        prefixLength = length
+        guard address & ~(UInt32.max << UInt32(32 - length)) == 0 else { return nil }  // host bits set
     }
 }

@@ -14,7 +14,7 @@ struct PeerCommand: AsyncParsableCommand {
         commandName: "peer",
         abstract: "A peer of a masterless container cluster: gossip, Raft, scheduling and pods in one program.",
         version: PeerVersion.current,
-        subcommands: [Start.self, Members.self, Keygen.self, Version.self]
+        subcommands: [Start.self, Members.self, Kubeconfig.self, Keygen.self, ImageCommand.self, Version.self]
     )
 }
 
@@ -56,11 +56,23 @@ struct Start: AsyncParsableCommand {
     @Flag(name: .customLong("insecure-http"), help: "Serve the API as plain HTTP with no authentication (loopback addresses only).")
     var insecureHTTP = false
 
+    @Flag(name: .customLong("allow-insecure-remote"), help: "Testing only: let --insecure-http bind a non-loopback address (network-namespace tests).")
+    var allowInsecureRemote = false
+
     @Option(name: .customLong("gossip-key-file"), help: "File with the cluster's gossip key (base64; make one with 'peer keygen gossip').")
     var gossipKeyFile: String?
 
     @Option(help: "Raft voters the cluster keeps: 1, 3 or 5 (default: 3).")
     var voters: Int?
+
+    @Option(name: .customLong("run-pods"), help: "Whether this peer runs the pods bound to it, true or false (default: true; needs root and runc).")
+    var runPods: Bool?
+
+    @Option(name: .customLong("pod-subnet"), help: "IPv4 subnet of this node's pods (default: 10.88.0.0/16).")
+    var podSubnet: String?
+
+    @Option(name: .customLong("pod-bridge"), help: "Name of this node's pod bridge (default: orch0).")
+    var podBridge: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default: info).")
     var logLevel: String?
@@ -85,8 +97,12 @@ struct Start: AsyncParsableCommand {
         set(apiPort, "apiPort", "--api-port") { configuration.apiPort = $0 }
         set(join.isEmpty ? nil : join, "join", "--join") { configuration.join = $0 }
         set(insecureHTTP ? true : nil, "insecureHTTP", "--insecure-http") { configuration.insecureHTTP = $0 }
+        set(allowInsecureRemote ? true : nil, "allowInsecureRemote", "--allow-insecure-remote") { configuration.allowInsecureRemote = $0 }
         set(gossipKeyFile, "gossipKeyFile", "--gossip-key-file") { configuration.gossipKeyFile = $0 }
         set(voters, "voters", "--voters") { configuration.voters = $0 }
+        set(runPods, "runPods", "--run-pods") { configuration.runPods = $0 }
+        set(podSubnet, "podSubnet", "--pod-subnet") { configuration.podSubnet = $0 }
+        set(podBridge, "podBridge", "--pod-bridge") { configuration.podBridge = $0 }
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
                 throw ConfigurationError(source: "command line", key: "--log-level",
@@ -131,10 +147,16 @@ struct Start: AsyncParsableCommand {
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Make a new key and print it.",
-        discussion: "peer keygen gossip > gossip.key   # a key for --gossip-key-file (keep it secret)")
+        discussion: """
+            peer keygen gossip > gossip.key   # a key for --gossip-key-file (keep it secret)
+            peer keygen signing --out signing.key   # signs images; prints the public key for the trust policy
+            """)
 
-    @Argument(help: "What the key is for: gossip.")
+    @Argument(help: "What the key is for: gossip or signing.")
     var kind: String
+
+    @Option(help: "For 'signing': the private key file to write (its public key goes to FILE.pub; default: signing.key).")
+    var out: String?
 
     func run() throws {
         switch kind {
@@ -144,8 +166,10 @@ struct Keygen: ParsableCommand {
             } catch {
                 throw fail("cannot generate a key: \(error)")
             }
+        case "signing":
+            try SigningKeygen.run(out: out)
         default:
-            throw fail("unknown key kind '\(kind)'; expected: gossip")
+            throw fail("unknown key kind '\(kind)'; expected: gossip, signing")
         }
     }
 }
@@ -153,13 +177,16 @@ struct Keygen: ParsableCommand {
 struct Members: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the cluster's members as this peer sees them.")
 
-    @Option(help: "A peer's API address.")
-    var server = "http://127.0.0.1:6443"
+    @Option(help: "A peer's API address (http:// for a peer started with --insecure-http).")
+    var server = "https://127.0.0.1:6443"
+
+    @Option(name: .customLong("data-dir"), help: "Data directory whose cluster CA and admin token to use for https (default: ./peer-data).")
+    var dataDir = "peer-data"
 
     func run() async throws {
         let members: [MemberView]
         do {
-            members = try await PeerClient(server: server).members()
+            members = try await PeerClient.local(server: server, dataDirectory: dataDir).members()
         } catch {
             throw fail("\(error)")
         }

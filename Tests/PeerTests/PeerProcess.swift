@@ -19,6 +19,9 @@ final class PeerProcess: @unchecked Sendable {
 
     init(_ arguments: [String], workingDirectory: URL) throws {
         process.executableURL = Self.binary
+        // Peers here run no pods unless a test asks: several peers on one machine would share its pod bridge.
+        var arguments = arguments
+        if arguments.first == "start" && !arguments.contains("--run-pods") { arguments.insert(contentsOf: ["--run-pods", "false"], at: 1) }
         process.arguments = arguments
         process.currentDirectoryURL = workingDirectory
         process.standardOutput = output

@@ -425,7 +425,9 @@ extension KubernetesAPI {
             Defaulting.apply(&object, as: info)
             ServerFields.prepareForCreate(&object, as: info, uid: random.uuid(), nowEpochSeconds: now(), resourceVersion: "", namespace: nil)
             // A conflict means another peer created it first: fine.
-            _ = try await backend.propose(.put(key: key, value: codec.encode(object, as: info), expectedModRevision: 0))
+            // Only Secrets can fail to encode (no cluster key yet); a Namespace never does.
+            guard let value = try? codec.encode(object, as: info) else { continue }
+            _ = try await backend.propose(.put(key: key, value: value, expectedModRevision: 0))
         }
     }
 }

@@ -24,6 +24,10 @@ public struct KubernetesAPI: Sendable {
         /// Seeds uids and generated names; nil draws from the system generator.
         public var randomSeed: UInt64?
         public var secrets: SecretSealing = .plaintext
+        /// Told the outcome of every write this API proposes (applied, conflict, notFound, invalid, error): metrics.
+        public var onProposal: (@Sendable (String) -> Void)?
+        /// Serves `pods/log` for a stored pod (the node agent's files, or the peer that runs it); nil answers 503.
+        public var podLogs: (@Sendable (_ pod: JSONValue, _ query: [String: String]) async -> KubeResponse)?
         public init() {}
     }
 
@@ -165,10 +169,13 @@ public struct KubernetesAPI: Sendable {
             }
         case "log"? where t.info.subresources.contains("log"):
             guard m == "GET" else { throw APIError.methodNotAllowed(m) }
-            guard try await read(t.info, namespace: t.namespace, name: name, consistency(request)) != nil else {
+            guard let stored = try await read(t.info, namespace: t.namespace, name: name, consistency(request)) else {
                 throw APIError(.notFound(t.info, name: name))
             }
-            throw APIError.unavailable("container logs are not available yet: this peer's node agent does not serve pods/log")
+            guard let podLogs = options.podLogs else {
+                throw APIError.unavailable("container logs are not served by this peer")
+            }
+            return await podLogs(stored.object, request.query)
         default:
             throw APIError(.pathNotFound())
         }
@@ -188,7 +195,21 @@ public struct KubernetesAPI: Sendable {
     }
 
     func propose(_ command: StoreCommand) async throws(APIError) -> StoreApplyResult {
-        do { return try await backend.propose(command) } catch { throw Self.apiError(error) }
+        do {
+            let result = try await backend.propose(command)
+            if let onProposal = options.onProposal {
+                switch result {
+                case .applied: onProposal("applied")
+                case .conflict: onProposal("conflict")
+                case .notFound: onProposal("notFound")
+                case .invalid: onProposal("invalid")
+                }
+            }
+            return result
+        } catch {
+            options.onProposal?("error")
+            throw Self.apiError(error)
+        }
     }
 
     func consistency(_ request: KubeRequest) -> ReadConsistency {

@@ -24,18 +24,19 @@ public enum ObjectKeys {
 }
 
 /// Encryption at rest for Secrets. Every Secret read and write goes through `seal`/`open` (and nothing
-/// else does), so the lead can plug in a secretbox here without touching the handlers.
+/// else does); a peer plugs in secretbox under the cluster key (`ClusterKeys.secretSealing`).
 public struct SecretSealing: Sendable {
-    public var seal: @Sendable ([UInt8]) -> [UInt8]
+    /// Throws when the bytes cannot be sealed (no cluster key yet): the write is refused, never stored in the clear.
+    public var seal: @Sendable ([UInt8]) throws -> [UInt8]
     /// nil when the bytes cannot be opened (wrong key, tampered).
     public var open: @Sendable ([UInt8]) -> [UInt8]?
 
-    public init(seal: @escaping @Sendable ([UInt8]) -> [UInt8], open: @escaping @Sendable ([UInt8]) -> [UInt8]?) {
+    public init(seal: @escaping @Sendable ([UInt8]) throws -> [UInt8], open: @escaping @Sendable ([UInt8]) -> [UInt8]?) {
         self.seal = seal
         self.open = open
     }
 
-    /// Stores Secrets as plain JSON, like every other object (until encryption at rest lands).
+    /// Stores Secrets as plain JSON, like every other object: for tests of the API alone.
     public static let plaintext = SecretSealing(seal: { $0 }, open: { $0 })
 }
 
@@ -43,11 +44,11 @@ public struct SecretSealing: Sendable {
 struct ObjectCodec: Sendable {
     let secrets: SecretSealing
 
-    func encode(_ object: JSONValue, as info: ResourceInfo) -> [UInt8] {
+    func encode(_ object: JSONValue, as info: ResourceInfo) throws(APIError) -> [UInt8] {
         var stored = object
         stored.set(nil, at: ["metadata", "resourceVersion"])
         let bytes = Array(stored.serialized().utf8)
-        return info.kind == "Secret" ? sealSecret(bytes) : bytes
+        return info.kind == "Secret" ? try sealSecret(bytes) : bytes
     }
 
     /// nil for bytes that do not decode (a corrupt entry is reported, never crashes the server).
@@ -67,7 +68,11 @@ struct ObjectCodec: Sendable {
     }
 
     /// The one way a Secret is written to the store.
-    func sealSecret(_ plaintext: [UInt8]) -> [UInt8] { secrets.seal(plaintext) }
+    func sealSecret(_ plaintext: [UInt8]) throws(APIError) -> [UInt8] {
+        do { return try secrets.seal(plaintext) } catch {
+            throw APIError.unavailable("Secrets cannot be written yet: \(error)")
+        }
+    }
     /// The one way a Secret is read from the store.
     func openSecret(_ stored: [UInt8]) -> [UInt8]? { secrets.open(stored) }
 }

@@ -1,0 +1,273 @@
+import Foundation
+import Logging
+import ResourceModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One pod's status for the store, produced when it changed since the last report.
+public struct PodStatusUpdate: Sendable, Equatable {
+    public var namespace: String
+    public var name: String
+    public var uid: String
+    public var status: PodStatus
+}
+
+/// What one `reconcile` produced: status changes to write (as one batch) and deleted pods whose containers and
+/// sandbox are gone, so the store may remove them.
+public struct NodeAgentReport: Sendable {
+    public var statuses: [PodStatusUpdate] = []
+    public var finalized: [(namespace: String, name: String, uid: String)] = []
+}
+
+public struct NodeAgentError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// The node agent of one peer: runs the pods bound to this node with runc.
+///
+/// Drive it with `start(now:)` once, then `reconcile(desired:sources:now:)` on every change of the desired pods and
+/// at least every 500 ms (probes, grace periods, back-off and exits are noticed on these calls). Each call runs the
+/// pure `PodSync` step, carries out its actions (pods side by side, each pod's actions in order) and returns the
+/// statuses that changed. `shutdown(drain: false)` leaves containers running; the next agent re-adopts them.
+public actor NodeAgent {
+    public struct Configuration: Sendable {
+        /// The agent's own directory (runc state root, pod bundles, volumes, logs, IPAM leases).
+        public var directory: String
+        public var nodeName: String
+        public var hostIP: String?
+        public var network = PodNetwork.Settings()
+        public var logs = ContainerLogs()
+        public var runc = "/usr/sbin/runc"
+        /// The pids limit of a container that sets none (`resources.limits.pids`).
+        public var defaultPidsLimit: Int64 = 4096
+        /// Kept back from capacity for the system and the peer itself.
+        public var reservedCPUMillis: Int64 = 100
+        public var reservedMemoryBytes: Int64 = 256 << 20
+        public var maximumPods: Int64 = 110
+        public var backoff = PodSync.Settings()
+
+        public init(directory: String, nodeName: String) {
+            self.directory = directory
+            self.nodeName = nodeName
+        }
+    }
+
+    public let configuration: Configuration
+    let runtime: PodRuntime
+    let logger: Logger
+    var core: PodSync
+    var desired: [String: Pod] = [:]
+    var reported: [String: PodStatus] = [:]
+    var sources = PodSources()
+    var started = false
+
+    public init(configuration: Configuration, images: any ImageProvider, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        var settings = configuration.backoff
+        settings.hostIP = configuration.hostIP
+        self.core = PodSync(settings: settings)
+        self.runtime = PodRuntime(directory: configuration.directory, runcBinary: configuration.runc, network: configuration.network,
+                                  logs: configuration.logs, images: images, defaultPidsLimit: configuration.defaultPidsLimit,
+                                  hostIP: configuration.hostIP, logger: logger)
+    }
+
+    /// Prepares the directory, becomes the subreaper of the containers it starts, and re-adopts what a previous
+    /// agent left running.
+    public func start() async throws {
+        guard !started else { return }
+        guard HostProcess.becomeSubreaper() else { throw NodeAgentError(description: "cannot become a child subreaper (prctl)") }
+        do { try await runtime.adopt() } catch {
+            throw NodeAgentError(description: "node agent directory \(configuration.directory): \(error)")
+        }
+        started = true
+    }
+
+    /// One round: observe, decide, act (repeated while an action unblocks the next, so a new pod goes from nothing
+    /// to running in one call). `desired` are the pods bound to this node (with their deletionTimestamp while they
+    /// terminate); `sources` the ConfigMaps and Secrets they name.
+    public func reconcile(desired pods: [Pod], sources: PodSources, now: EpochMilliseconds) async -> NodeAgentReport {
+        self.sources = sources
+        desired = [:]
+        for pod in pods { if let uid = pod.metadata?.uid { desired[uid] = pod } }
+        var output = SyncOutput()
+        for _ in 0..<4 {
+            let observation = runtime.observe(now: now)
+            output = core.step(desired: pods, observed: observation, now: now)
+            await execute(output.actions, now: now)
+            let unblocking = output.actions.contains {
+                switch $0 {
+                case .createSandbox, .ensureImage, .startContainer, .removeContainer, .removeSandbox: return true
+                case .signalContainer, .runProbe: return false
+                }
+            }
+            if !unblocking { break }
+        }
+        var report = NodeAgentReport()
+        for (uid, status) in output.statuses.sorted(by: { $0.key < $1.key }) where reported[uid] != status {
+            reported[uid] = status
+            let meta = desired[uid]?.metadata
+            report.statuses.append(PodStatusUpdate(namespace: meta?.namespace ?? "default", name: meta?.name ?? "", uid: uid, status: status))
+        }
+        for uid in output.finalized {
+            let meta = desired[uid]?.metadata
+            report.finalized.append((meta?.namespace ?? "default", meta?.name ?? "", uid))
+        }
+        for uid in reported.keys where desired[uid] == nil { reported[uid] = nil }
+        return report
+    }
+
+    func execute(_ actions: [SyncAction], now: EpochMilliseconds) async {
+        var images: [(String, String, String)] = []
+        var byPod: [String: [SyncAction]] = [:]
+        var order: [String] = []
+        for action in actions {
+            if case .ensureImage(let namespace, let reference, let policy) = action {
+                images.append((namespace, reference, policy))
+            } else if let uid = action.podUID {
+                if byPod[uid] == nil { order.append(uid) }
+                byPod[uid, default: []].append(action)
+            }
+        }
+        let runtime = self.runtime
+        let pods = desired
+        let sources = self.sources
+        await withTaskGroup(of: Void.self) { group in
+            for (namespace, reference, policy) in images {
+                group.addTask { await runtime.ensureImage(namespace: namespace, reference: reference, pullPolicy: policy, now: now) }
+            }
+            for uid in order {
+                let list = byPod[uid] ?? []
+                let pod = pods[uid]
+                group.addTask {
+                    for action in list {
+                        await Self.perform(action, pod: pod, runtime: runtime, sources: sources, now: now)
+                    }
+                }
+            }
+        }
+    }
+
+    static func perform(_ action: SyncAction, pod: Pod?, runtime: PodRuntime, sources: PodSources, now: EpochMilliseconds) async {
+        switch action {
+        case .createSandbox:
+            if let pod { await runtime.createSandbox(pod: pod, now: now) }
+        case .startContainer(_, let name, let attempt):
+            if let pod { await runtime.startContainer(pod: pod, name: name, attempt: attempt, sources: sources, now: now) }
+        case .signalContainer(let id, let signal):
+            await runtime.signal(id: id, signal: signal)
+        case .removeContainer(let id):
+            await runtime.removeContainer(id: id)
+        case .removeSandbox(let uid):
+            await runtime.removeSandbox(uid: uid)
+        case .runProbe(let id, _, let name, let kind, let probe):
+            if let pod { runtime.runProbe(probe, containerID: id, pod: pod, name: name, kind: kind) }
+        case .ensureImage:
+            break
+        }
+    }
+
+    /// A container's log: the current instance (or the one before it with `previous`), its last `tailLines`
+    /// lines, and with `follow` everything it writes until it ends or the reader stops listening.
+    public func logs(namespace: String, pod: String, container: String? = nil, tailLines: Int? = nil, follow: Bool = false,
+                     previous: Bool = false) throws -> AsyncThrowingStream<[UInt8], any Error> {
+        guard let found = desired.values.first(where: { $0.metadata?.namespace ?? "default" == namespace && $0.metadata?.name == pod }),
+              let uid = found.metadata?.uid else {
+            throw NodeAgentError(description: "pods \"\(pod)\" not found on node \(configuration.nodeName)")
+        }
+        let names = (found.spec?.initContainers ?? []).map(\.name) + (found.spec?.containers ?? []).map(\.name)
+        let name: String
+        if let container {
+            guard names.contains(container) else {
+                throw NodeAgentError(description: "container \(container) is not valid for pod \(pod)")
+            }
+            name = container
+        } else {
+            guard let only = found.spec?.containers.first, found.spec?.containers.count == 1 else {
+                throw NodeAgentError(description: "a container name must be specified for pod \(pod), choose one of: [\((found.spec?.containers ?? []).map(\.name).joined(separator: " "))]")
+            }
+            name = only.name
+        }
+        guard let (path, live) = runtime.logPath(podUID: uid, name: name, previous: previous) else {
+            throw NodeAgentError(description: previous ? "previous terminated container \"\(name)\" in pod \"\(pod)\" not found"
+                                 : "container \"\(name)\" in pod \"\(pod)\" is waiting to start")
+        }
+        let logs = configuration.logs
+        let initial = logs.read(path, tailLines: tailLines)
+        let runtime = self.runtime
+        return AsyncThrowingStream { continuation in
+            if !initial.isEmpty { continuation.yield(initial) }
+            guard follow, let live else {
+                continuation.finish()
+                return
+            }
+            let task = Task {
+                var offset = Self.size(path)
+                while !Task.isCancelled {
+                    let running = runtime.isRunning(live)
+                    let size = Self.size(path)
+                    if size < offset { offset = 0 }  // rotated
+                    if size > offset, let bytes = Self.read(path, from: offset, count: size - offset) {
+                        continuation.yield(bytes)
+                        offset = size
+                    }
+                    if !running { break }
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    static func size(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    static func read(_ path: String, from offset: Int, count: Int) -> [UInt8]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: UInt64(offset))
+        return (try? handle.read(upToCount: count)).map { [UInt8]($0) }
+    }
+
+    /// With `drain`, stops every container (SIGTERM, then SIGKILL after each pod's grace period) and removes
+    /// every pod; without, leaves them running for the next agent to re-adopt.
+    public func shutdown(drain: Bool) async {
+        guard drain else { return }
+        var now = EpochMilliseconds(Date().timeIntervalSince1970 * 1000)
+        for _ in 0..<600 {
+            let observation = runtime.observe(now: now)
+            if observation.containers.isEmpty && observation.sandboxes.isEmpty { break }
+            let output = core.step(desired: [], observed: observation, now: now)
+            await execute(output.actions, now: now)
+            try? await Task.sleep(for: .milliseconds(100))
+            now = EpochMilliseconds(Date().timeIntervalSince1970 * 1000)
+        }
+        desired = [:]
+        reported = [:]
+    }
+
+    /// Capacity from the machine; allocatable is capacity minus the configured reservation.
+    public nonisolated func nodeResources() -> (capacity: ResourceList, allocatable: ResourceList) {
+        let cpus = Int64(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        var memory: Int64 = 0
+        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
+            for line in text.split(separator: "\n") where line.hasPrefix("MemTotal:") {
+                memory = (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+            }
+        }
+        let capacity: ResourceList = [
+            "cpu": Quantity(milli: cpus * 1000), "memory": Quantity(milli: memory * 1000, format: .binarySI),
+            "pods": Quantity(milli: configuration.maximumPods * 1000),
+        ]
+        let allocatable: ResourceList = [
+            "cpu": Quantity(milli: max(0, cpus * 1000 - configuration.reservedCPUMillis)),
+            "memory": Quantity(milli: max(0, memory - configuration.reservedMemoryBytes) * 1000, format: .binarySI),
+            "pods": Quantity(milli: configuration.maximumPods * 1000),
+        ]
+        return (capacity, allocatable)
+    }
+}

@@ -1,0 +1,414 @@
+import Foundation
+import Logging
+import ResourceModel
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The runtime shell: carries out `SyncAction`s with runc, CNI and mounts, and reports what it observes.
+///
+/// Pod sandbox: no process holds the pod's namespaces. `unshare --net=F --ipc=F --uts=F hostname NAME` creates
+/// them and bind-mounts each to a file under the pod's directory; containers join them by path. Nothing has to be
+/// kept running or re-adopted for the sandbox, and the namespaces survive a restart of the agent.
+///
+/// Layout under the agent directory:
+/// `runc/` (runc's state root), `cni/ipam/` (leases), and per pod `pods/<uid>/`: `sandbox.json`, `ns/{net,ipc,uts}`,
+/// `shm/` (tmpfs), `etc/`, `volumes/<name>/`, `containers/<name>/` (bundle: `config.json`, `rootfs/` overlay,
+/// `upper/`, `work/`, `state.json`), `logs/<name>/<attempt>.log`.
+final class PodRuntime: Sendable {
+    struct Record: Codable, Sendable {
+        var id: String
+        var podUID: String
+        var name: String
+        var attempt: Int
+        var pid: Int32
+        var startedAt: EpochMilliseconds
+        var finishedAt: EpochMilliseconds?
+        var exitCode: Int32?
+        var signal: Int32?
+        var oomKilled = false
+        var exitUnknown = false
+        var logPath: String
+    }
+
+    struct SandboxRecord: Codable, Sendable {
+        var uid: String
+        var namespace: String
+        var name: String
+        var ip: String?
+        var createdAt: EpochMilliseconds
+    }
+
+    struct State: Sendable {
+        var records: [String: Record] = [:]
+        var sandboxes: [String: SandboxRecord] = [:]
+        var images: [String: ImageVerdict] = [:]
+        var resolved: [String: ResolvedImage] = [:]
+        var sandboxFailures: [String: RuntimeFailure] = [:]
+        var startFailures: [ContainerKey: RuntimeFailure] = [:]
+        var probeResults: [ProbeResult] = []
+        var probesInFlight: Int = 0
+    }
+
+    let directory: String
+    let runc: Runc
+    let network: PodNetwork
+    let logs: ContainerLogs
+    let images: any ImageProvider
+    let logger: Logger
+    let defaultPidsLimit: Int64
+    let hostIP: String?
+    let state = Mutex(State())
+
+    init(directory: String, runcBinary: String, network: PodNetwork.Settings, logs: ContainerLogs, images: any ImageProvider,
+         defaultPidsLimit: Int64, hostIP: String?, logger: Logger) {
+        self.directory = directory
+        self.runc = Runc(binary: runcBinary, root: directory + "/runc")
+        self.network = PodNetwork(settings: network, ipamDirectory: directory + "/cni/ipam")
+        self.logs = logs
+        self.images = images
+        self.defaultPidsLimit = defaultPidsLimit
+        self.hostIP = hostIP
+        self.logger = logger
+    }
+
+    func podDirectory(_ uid: String) -> String { "\(directory)/pods/\(uid)" }
+    func containerDirectory(_ uid: String, _ name: String) -> String { "\(podDirectory(uid))/containers/\(name)" }
+    static let cgroupRoot = "/sys/fs/cgroup"
+
+    // MARK: - Start: re-adopt what runc still runs
+
+    /// Loads the sandboxes and containers a previous agent left, so the pure core sees them as observed state.
+    /// Containers runc lists without a record of ours, and pod directories with nothing in them, are removed.
+    func adopt() async throws {
+        try Files.makeDirectory(directory + "/runc", mode: 0o700)
+        try Files.makeDirectory(directory + "/pods", mode: 0o711)
+        try Files.makeDirectory(directory + "/cni/ipam")
+        var records: [String: Record] = [:]
+        var sandboxes: [String: SandboxRecord] = [:]
+        let decoder = JSONDecoder()
+        for uid in Files.list(directory + "/pods") {
+            let pod = podDirectory(uid)
+            if let bytes = Files.read(pod + "/sandbox.json"), let sandbox = try? decoder.decode(SandboxRecord.self, from: Data(bytes)) {
+                sandboxes[uid] = sandbox
+            }
+            for name in Files.list(pod + "/containers") {
+                if let bytes = Files.read(containerDirectory(uid, name) + "/state.json"),
+                   let record = try? decoder.decode(Record.self, from: Data(bytes)) {
+                    records[record.id] = record
+                }
+            }
+        }
+        let listed = await runc.list()
+        for item in listed where records[item.id] == nil {
+            logger.info("removing a container no pod record explains", metadata: ["container": "\(item.id)"])
+            await runc.delete(item.id)
+        }
+        let listedIDs = Set(listed.map(\.id))
+        for (id, record) in records where record.finishedAt == nil && !listedIDs.contains(id) {
+            // runc forgot it (its state root was wiped): treat it as ended without a known status.
+            var r = record
+            r.finishedAt = r.startedAt
+            r.exitUnknown = true
+            records[id] = r
+        }
+        let known = Set(sandboxes.keys).union(records.values.map(\.podUID))
+        for uid in Files.list(directory + "/pods") where !known.contains(uid) {
+            await removeSandboxFiles(uid: uid)
+        }
+        cleanLeases(keeping: Set(sandboxes.keys))
+        cleanCgroups(keeping: known)
+        state.withLock {
+            $0.records = records
+            $0.sandboxes = sandboxes
+        }
+        logger.info("node agent runtime ready", metadata: ["sandboxes": "\(sandboxes.count)", "containers": "\(records.count)"])
+    }
+
+    /// host-local names each lease file by IP and writes the owner's container id (our pod UID) in it.
+    func cleanLeases(keeping: Set<String>) {
+        let dir = directory + "/cni/ipam/orch"
+        for file in Files.list(dir) where file.first?.isNumber == true {
+            let owner = String(decoding: Files.read(dir + "/" + file) ?? [], as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+            if !keeping.contains(owner) { Files.remove(dir + "/" + file) }
+        }
+    }
+
+    func cleanCgroups(keeping: Set<String>) {
+        for controller in Files.list(Self.cgroupRoot) {
+            let orch = "\(Self.cgroupRoot)/\(controller)/orch"
+            for uid in Files.list(orch) where !keeping.contains(uid) { removeCgroup("\(orch)/\(uid)") }
+        }
+    }
+
+    func removeCgroup(_ path: String) {
+        for child in Files.list(path) {
+            var info = stat()
+            if stat(path + "/" + child, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { removeCgroup(path + "/" + child) }
+        }
+        rmdir(path)
+    }
+
+    // MARK: - Observe
+
+    func observe(now: EpochMilliseconds) -> RuntimeObservation {
+        var finished: [Record] = []
+        var rotate: [String] = []
+        let observation: RuntimeObservation = state.withLock { s in
+            for (id, record) in s.records where record.finishedAt == nil {
+                var r = record
+                switch HostProcess.poll(pid: record.pid) {
+                case .running:
+                    rotate.append(record.logPath)
+                    continue
+                case .exited(let code, let signal):
+                    r.exitCode = code
+                    r.signal = signal
+                case .notOurChild:
+                    if HostProcess.alive(pid: record.pid) { rotate.append(record.logPath); continue }
+                    r.exitUnknown = true
+                }
+                r.finishedAt = now
+                r.oomKilled = Self.oomKilled(podUID: r.podUID, name: r.name)
+                s.records[id] = r
+                finished.append(r)
+            }
+            var o = RuntimeObservation()
+            for (uid, sandbox) in s.sandboxes { o.sandboxes[uid] = ObservedSandbox(podUID: uid, podIP: sandbox.ip, createdAt: sandbox.createdAt) }
+            o.containers = s.records.values.map { r in
+                ObservedContainer(id: r.id, podUID: r.podUID, name: r.name, attempt: r.attempt, state: r.finishedAt == nil ? .running : .exited,
+                                  startedAt: r.startedAt, finishedAt: r.finishedAt, exitCode: r.exitCode, signal: r.signal,
+                                  oomKilled: r.oomKilled, exitUnknown: r.exitUnknown)
+            }
+            o.images = s.images
+            o.sandboxFailures = s.sandboxFailures
+            o.startFailures = s.startFailures
+            o.probeResults = s.probeResults
+            s.probeResults = []
+            return o
+        }
+        for r in finished { persist(r) }
+        for path in rotate { logs.rotateIfNeeded(path) }
+        return observation
+    }
+
+    static func oomKilled(podUID: String, name: String) -> Bool {
+        guard let bytes = Files.read("\(cgroupRoot)/memory/orch/\(podUID)/\(name)/memory.oom_control") else { return false }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("oom_kill ") {
+            return (Int(line.dropFirst("oom_kill ".count)) ?? 0) > 0
+        }
+        return false
+    }
+
+    func persist(_ record: Record) {
+        let encoder = JSONEncoder()
+        guard let data = try? encoder.encode(record) else { return }
+        try? Files.write(containerDirectory(record.podUID, record.name) + "/state.json", [UInt8](data))
+    }
+
+    // MARK: - Actions
+
+    func ensureImage(namespace: String, reference: String, pullPolicy: String, now: EpochMilliseconds) async {
+        let key = ImageKey.of(namespace: namespace, reference: reference)
+        let result = await images.ensureImage(reference: reference, namespace: namespace, pullPolicy: pullPolicy)
+        state.withLock { s in
+            switch result {
+            case .success(let image):
+                s.images[key] = .ready(imageID: image.manifestDigest)
+                s.resolved[key] = image
+            case .failure(let refusal):
+                s.images[key] = .refused(reason: refusal.reason.rawValue, message: refusal.message, at: now)
+                s.resolved[key] = nil
+            }
+        }
+    }
+
+    func createSandbox(pod: Pod, now: EpochMilliseconds) async {
+        guard let uid = pod.metadata?.uid else { return }
+        let dir = podDirectory(uid)
+        do {
+            for sub in ["ns", "shm", "etc", "volumes", "containers", "logs"] { try Files.makeDirectory(dir + "/" + sub) }
+            let ns = dir + "/ns"
+            for name in ["net", "ipc", "uts"] where !Files.exists(ns + "/" + name) { try Files.write(ns + "/" + name, []) }
+            let hostname = String((pod.spec?.hostname ?? pod.metadata?.name ?? uid).prefix(63))
+            try await Command.check("/usr/bin/unshare", ["--net=\(ns)/net", "--ipc=\(ns)/ipc", "--uts=\(ns)/uts", "hostname", hostname])
+            if Mounts.mounted(under: dir + "/shm").isEmpty { try Mounts.tmpfs(target: dir + "/shm", options: "mode=1777,size=64m") }
+            let ip = try await network.add(podUID: uid, netns: ns + "/net")
+            try Files.write(dir + "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\(ip)\t\(hostname)\n")
+            try Files.write(dir + "/etc/hostname", hostname + "\n")
+            let resolv = Files.read("/etc/resolv.conf") ?? []
+            try Files.write(dir + "/etc/resolv.conf", resolv)
+            let record = SandboxRecord(uid: uid, namespace: pod.metadata?.namespace ?? "default", name: pod.metadata?.name ?? "", ip: ip, createdAt: now)
+            try Files.write(dir + "/sandbox.json", [UInt8](try JSONEncoder().encode(record)))
+            state.withLock {
+                $0.sandboxes[uid] = record
+                $0.sandboxFailures[uid] = nil
+            }
+        } catch {
+            logger.warning("pod sandbox failed", metadata: ["pod": "\(uid)", "error": "\(error)"])
+            await teardownNetwork(uid: uid)
+            Mounts.unmountAll(under: dir + "/ns")
+            Mounts.unmountAll(under: dir + "/shm")
+            state.withLock { $0.sandboxFailures[uid] = RuntimeFailure(reason: "FailedCreatePodSandBox", message: "\(error)", at: now) }
+        }
+    }
+
+    func teardownNetwork(uid: String) async {
+        let netns = podDirectory(uid) + "/ns/net"
+        do { try await network.delete(podUID: uid, netns: netns) } catch {
+            logger.warning("CNI DEL failed", metadata: ["pod": "\(uid)", "error": "\(error)"])
+        }
+    }
+
+    func removeSandbox(uid: String) async {
+        await teardownNetwork(uid: uid)
+        await removeSandboxFiles(uid: uid)
+        state.withLock {
+            $0.sandboxes[uid] = nil
+            $0.sandboxFailures[uid] = nil
+            for key in $0.startFailures.keys where key.podUID == uid { $0.startFailures[key] = nil }
+        }
+    }
+
+    func removeSandboxFiles(uid: String) async {
+        let dir = podDirectory(uid)
+        Mounts.unmountAll(under: dir)
+        for controller in Files.list(Self.cgroupRoot) { removeCgroup("\(Self.cgroupRoot)/\(controller)/orch/\(uid)") }
+        Files.remove(dir)
+    }
+
+    func startContainer(pod: Pod, name: String, attempt: Int, sources: PodSources, now: EpochMilliseconds) async {
+        guard let uid = pod.metadata?.uid, let spec = pod.spec,
+              let container = (spec.initContainers ?? []).first(where: { $0.name == name }) ?? spec.containers.first(where: { $0.name == name })
+        else { return }
+        let namespace = pod.metadata?.namespace ?? "default"
+        let key = ImageKey.of(namespace: namespace, reference: container.image ?? "")
+        let id = ContainerNaming.id(podUID: uid, name: name, attempt: attempt)
+        let (image, sandbox) = state.withLock { ($0.resolved[key], $0.sandboxes[uid]) }
+        let pod_ = podDirectory(uid)
+        let bundle = containerDirectory(uid, name)
+        let rootfs = bundle + "/rootfs"
+        do {
+            guard let image else { throw ConfigError(description: "image \(container.image ?? "") is not ready") }
+            guard let sandbox else { throw ConfigError(description: "the pod has no sandbox") }
+            let environment: [(String, String)]
+            let volumes: [String: String]
+            do {
+                volumes = try Volumes.prepare(pod: pod, directory: pod_ + "/volumes", sources: sources)
+                environment = try Environment.resolve(container: container, pod: pod, podIP: sandbox.ip, hostIP: hostIP, sources: sources)
+            } catch {
+                throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
+            }
+            // A fresh writable layer for every instance.
+            Mounts.unmountAll(under: rootfs)
+            for sub in ["upper", "work", "rootfs"] { Files.remove(bundle + "/" + sub) }
+            for sub in ["upper", "work", "rootfs"] { try Files.makeDirectory(bundle + "/" + sub) }
+            try Mounts.overlay(layers: image.layerDirectories, upper: bundle + "/upper", work: bundle + "/work", target: rootfs)
+            let config: JSONValue
+            do {
+                config = try BundleSpec.build(BundleSpec.Inputs(
+                    pod: pod, container: container, image: image, rootfs: rootfs, cgroupsPath: "/orch/\(uid)/\(name)",
+                    networkNamespace: pod_ + "/ns/net", ipcNamespace: pod_ + "/ns/ipc", utsNamespace: pod_ + "/ns/uts",
+                    shm: pod_ + "/shm",
+                    etcFiles: ["/etc/hosts": pod_ + "/etc/hosts", "/etc/hostname": pod_ + "/etc/hostname", "/etc/resolv.conf": pod_ + "/etc/resolv.conf"],
+                    volumes: volumes, environment: environment, defaultPidsLimit: defaultPidsLimit))
+            } catch {
+                throw StartError(reason: "CreateContainerConfigError", message: error.description)
+            }
+            try Files.write(bundle + "/config.json", config.serialized())
+            let logPath = ContainerLogs.path(podDirectory: pod_, container: name, attempt: attempt)
+            try Files.makeDirectory((logPath as NSString).deletingLastPathComponent)
+            // Logs older than the previous instance are not needed for `--previous`.
+            for file in Files.list((logPath as NSString).deletingLastPathComponent) {
+                if let n = Int(file.prefix { $0.isNumber }), n < attempt - 1 { Files.remove((logPath as NSString).deletingLastPathComponent + "/" + file) }
+            }
+            Files.remove(logPath)
+            let pid: Int32
+            do {
+                pid = try await runc.run(id: id, bundle: bundle, logPath: logPath)
+            } catch {
+                await runc.delete(id)
+                throw StartError(reason: "RunContainerError", message: "\(error)")
+            }
+            let record = Record(id: id, podUID: uid, name: name, attempt: attempt, pid: pid, startedAt: now, logPath: logPath)
+            persist(record)
+            state.withLock {
+                $0.records[id] = record
+                $0.startFailures[ContainerKey(podUID: uid, name: name)] = nil
+            }
+        } catch {
+            Mounts.unmountAll(under: rootfs)
+            let failure = (error as? StartError).map { RuntimeFailure(reason: $0.reason, message: $0.message, at: now) }
+                ?? RuntimeFailure(reason: "CreateContainerError", message: "\(error)", at: now)
+            logger.warning("container start failed", metadata: ["container": "\(id)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
+            state.withLock { $0.startFailures[ContainerKey(podUID: uid, name: name)] = failure }
+        }
+    }
+
+    struct StartError: Error {
+        var reason: String
+        var message: String
+    }
+
+    func signal(id: String, signal: StopSignal) async {
+        await runc.kill(id, signal: signal)
+    }
+
+    func removeContainer(id: String) async {
+        guard let parsed = ContainerNaming.parse(id) else { return }
+        await runc.delete(id)
+        let current = state.withLock { $0.records[id] }
+        if let current, current.finishedAt == nil {
+            // Deleted while we still counted it running: reap it now if it is ours.
+            _ = HostProcess.poll(pid: current.pid)
+        }
+        let bundle = containerDirectory(parsed.podUID, parsed.name)
+        // Only the newest instance owns the bundle directory.
+        let newer = state.withLock { s in s.records.values.contains { $0.podUID == parsed.podUID && $0.name == parsed.name && $0.attempt > parsed.attempt } }
+        if !newer {
+            Mounts.unmountAll(under: bundle + "/rootfs")
+            for sub in ["upper", "work", "rootfs", "state.json", "config.json", "pid", "runc.log"] { Files.remove(bundle + "/" + sub) }
+        }
+        state.withLock { _ = $0.records.removeValue(forKey: id) }
+    }
+
+    func runProbe(_ probe: Probe, containerID: String, pod: Pod, name: String, kind: ProbeKind) {
+        guard let uid = pod.metadata?.uid,
+              let container = (pod.spec?.containers ?? []).first(where: { $0.name == name }) else { return }
+        let ip = state.withLock { s in
+            s.probesInFlight += 1
+            return s.sandboxes[uid]?.ip
+        }
+        let prober = Prober(runc: runc)
+        Task {
+            let (success, message) = await prober.run(probe, containerID: containerID, container: container, podIP: ip)
+            state.withLock { s in
+                s.probesInFlight -= 1
+                s.probeResults.append(ProbeResult(containerID: containerID, kind: kind, success: success, message: message))
+            }
+        }
+    }
+
+    // MARK: - Logs
+
+    /// The log file of a container's current (or previous) instance.
+    func logPath(podUID: String, name: String, previous: Bool) -> (path: String, live: String?)? {
+        let current = state.withLock { s in
+            s.records.values.filter { $0.podUID == podUID && $0.name == name }.max { $0.attempt < $1.attempt }
+        }
+        let dir = "\(podDirectory(podUID))/logs/\(name)"
+        var attempts = Files.list(dir).compactMap { f -> Int? in f.hasSuffix(".log") ? Int(f.dropLast(4)) : nil }.sorted()
+        if let current { attempts = attempts.filter { $0 <= current.attempt } }
+        guard let last = attempts.last else { return nil }
+        if previous {
+            let currentAttempt = current?.attempt ?? last
+            guard let earlier = attempts.last(where: { $0 < currentAttempt }) else { return nil }
+            return (ContainerLogs.path(podDirectory: podDirectory(podUID), container: name, attempt: earlier), nil)
+        }
+        let live = current.flatMap { $0.finishedAt == nil && $0.attempt == last ? $0.id : nil }
+        return (ContainerLogs.path(podDirectory: podDirectory(podUID), container: name, attempt: last), live)
+    }
+
+    func isRunning(_ id: String) -> Bool { state.withLock { $0.records[id].map { $0.finishedAt == nil } ?? false } }
+}

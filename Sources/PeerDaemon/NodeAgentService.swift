@@ -1,0 +1,172 @@
+import Consensus
+import Foundation
+import Logging
+import NodeAgent
+import ResourceModel
+import ServiceLifecycle
+
+/// The kubelet's loop for this peer: the pods the store binds to this node go to the node agent, and what the
+/// agent observes goes back to the store as pod status.
+///
+/// Reads come from the local replica (`resourceVersion=0`): a peer cut off from the leader keeps running
+/// the pods it has, which is the edge autonomy the product promises. Writes go through the Kubernetes API so
+/// they get the same validation, resource versions and watch events as a client's.
+struct NodeAgentService: ServiceLifecycle.Service {
+    let agent: NodeAgent
+    let images: ImageStore
+    let consensus: ConsensusNode
+    let kubernetes: KubernetesAPI
+    let nodeName: String
+    let logger: Logger
+    /// The longest the agent waits between rounds: probes, grace periods and back-off are noticed on rounds.
+    var period: Duration = .milliseconds(500)
+
+    func run() async throws {
+        do {
+            try await agent.start()
+        } catch {
+            logger.error("node agent cannot start; this peer will run no pods", metadata: ["error": "\(error)"])
+            try? await gracefulShutdown()
+            return
+        }
+        let directory = await agent.configuration.directory
+        logger.info("node agent started", metadata: ["node": "\(nodeName)", "directory": "\(directory)"])
+        try? await consensus.waitUntilLoaded()
+        var lastRevision: UInt64 = 0
+        // Status the store has not taken yet (no leader, a conflict): the agent reports a status once, so the
+        // service keeps it and tries again until it lands or a newer one replaces it.
+        var unwritten: [String: PodStatusUpdate] = [:]
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                unwritten = try await round(unwritten: unwritten)
+            } catch {
+                logger.warning("node agent round failed; retrying", metadata: ["error": "\(error)"])
+            }
+            lastRevision = await waitForChange(after: lastRevision)
+        }
+        // Containers keep running across a peer restart; the next agent re-adopts them.
+        await agent.shutdown(drain: false)
+        logger.info("node agent stopped; its containers keep running", metadata: ["node": "\(nodeName)"])
+    }
+
+    /// Waits for a store change or one period, whichever comes first; returns the revision seen.
+    func waitForChange(after revision: UInt64) async -> UInt64 {
+        let consensus = self.consensus
+        let period = self.period
+        return await withTaskGroup(of: UInt64?.self) { group in
+            group.addTask { try? await consensus.waitForRevision(after: revision) }
+            group.addTask {
+                try? await Task.sleep(for: period)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? consensus.revision
+        }
+    }
+
+    func round(unwritten: [String: PodStatusUpdate]) async throws -> [String: PodStatusUpdate] {
+        let pods = try await listLocal("/api/v1/pods", fieldSelector: "spec.nodeName=\(nodeName)")
+        var desired: [Pod] = []
+        for object in pods {
+            do { desired.append(try object.decode(Pod.self)) } catch {
+                logger.warning("pod does not decode; skipping it", metadata: ["pod": "\(Self.reference(object))", "error": "\(error)"])
+            }
+        }
+        let sources = try await sources(for: desired)
+        let now = EpochMilliseconds(Date().timeIntervalSince1970 * 1000)
+        var report = await agent.reconcile(desired: desired, sources: sources, now: now)
+        let fresh = Set(report.statuses.map(\.uid))
+        let wanted = Set(desired.compactMap { $0.metadata?.uid })
+        report.statuses += unwritten.values.filter { !fresh.contains($0.uid) && wanted.contains($0.uid) }
+        return await write(report)
+    }
+
+    /// The ConfigMaps and Secrets of the namespaces that hold this node's pods.
+    func sources(for pods: [Pod]) async throws -> PodSources {
+        var sources = PodSources()
+        let namespaces = Set(pods.map { $0.metadata?.namespace ?? "default" })
+        for namespace in namespaces.sorted() {
+            for object in try await listLocal("/api/v1/namespaces/\(namespace)/configmaps") {
+                if let map = try? object.decode(ConfigMap.self), let name = map.metadata?.name {
+                    sources.configMaps["\(namespace)/\(name)"] = map
+                }
+            }
+            for object in try await listLocal("/api/v1/namespaces/\(namespace)/secrets") {
+                if let secret = try? object.decode(Secret.self), let name = secret.metadata?.name {
+                    sources.secrets["\(namespace)/\(name)"] = secret
+                }
+            }
+        }
+        return sources
+    }
+
+    func listLocal(_ path: String, fieldSelector: String? = nil) async throws -> [JSONValue] {
+        var query = ["resourceVersion": "0"]
+        if let fieldSelector { query["fieldSelector"] = fieldSelector }
+        let response = await kubernetes.handle(KubeRequest(method: "GET", path: path, query: query))
+        guard response.status == 200 else {
+            throw NodeAgentServiceError(description: "GET \(path): \(response.status) \(String(decoding: response.bodyBytes, as: UTF8.self))")
+        }
+        return try JSONValue.parse(response.bodyBytes)["items"]?.arrayValue ?? []
+    }
+
+    /// Status changes side by side (Raft commits concurrent proposals together), then the pods whose
+    /// containers are gone are removed for good.
+    /// Returns the status updates that did not land.
+    func write(_ report: NodeAgentReport) async -> [String: PodStatusUpdate] {
+        let failed = await withTaskGroup(of: PodStatusUpdate?.self) { group in
+            for update in report.statuses {
+                group.addTask { await writeStatus(update) ? nil : update }
+            }
+            var failed: [String: PodStatusUpdate] = [:]
+            for await update in group { if let update { failed[update.uid] = update } }
+            return failed
+        }
+        for (namespace, name, uid) in report.finalized {
+            let body = JSONValue.object(["kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                                         "preconditions": ["uid": .string(uid)]])
+            let response = await kubernetes.handle(KubeRequest(method: "DELETE", path: "/api/v1/namespaces/\(namespace)/pods/\(name)",
+                                                               headers: ["Content-Type": "application/json"],
+                                                               body: Array(body.serialized().utf8)))
+            if response.status != 200 && response.status != 404 && response.status != 409 {
+                logger.warning("terminated pod not removed from the store", metadata: [
+                    "pod": "\(namespace)/\(name)", "code": "\(response.status)",
+                ])
+            }
+        }
+        return failed
+    }
+
+    /// Replaces the pod's status on the object it was computed for; a pod replaced meanwhile (another uid)
+    /// is left alone. False when it should be tried again.
+    func writeStatus(_ update: PodStatusUpdate) async -> Bool {
+        let path = "/api/v1/namespaces/\(update.namespace)/pods/\(update.name)/status"
+        for _ in 0..<3 {
+            let current = await kubernetes.handle(KubeRequest(method: "GET", path: "/api/v1/namespaces/\(update.namespace)/pods/\(update.name)"))
+            if current.status == 404 { return true }
+            guard current.status == 200, var object = try? JSONValue.parse(current.bodyBytes) else { return false }
+            guard object["metadata"]?["uid"]?.stringValue == update.uid, let status = try? JSONValue.encode(update.status) else { return true }
+            object["status"] = status
+            let response = await kubernetes.handle(KubeRequest(method: "PUT", path: path, headers: ["Content-Type": "application/json"],
+                                                               body: Array(object.serialized().utf8)))
+            if response.status == 200 || response.status == 404 { return true }
+            if response.status != 409 {
+                logger.warning("pod status not written", metadata: [
+                    "pod": "\(update.namespace)/\(update.name)", "code": "\(response.status)",
+                    "message": "\(String(decoding: response.bodyBytes.prefix(300), as: UTF8.self))",
+                ])
+                return response.status < 500
+            }
+        }
+        return false
+    }
+
+    static func reference(_ object: JSONValue) -> String {
+        "\(object["metadata"]?["namespace"]?.stringValue ?? "")/\(object["metadata"]?["name"]?.stringValue ?? "")"
+    }
+}
+
+struct NodeAgentServiceError: Error, CustomStringConvertible {
+    let description: String
+}

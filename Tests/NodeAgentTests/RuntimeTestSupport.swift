@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import NodeAgent
+import ResourceModel
+import Synchronization
+import Testing
+
+/// A busybox image built in the test itself: one layer directory with the static busybox and its applets.
+enum BusyboxLayer {
+    static let directory: String = {
+        let dir = "/tmp/orch-test-busybox-layer"
+        let marker = dir + "/.complete"
+        if FileManager.default.fileExists(atPath: marker) { return dir }
+        try? FileManager.default.removeItem(atPath: dir)
+        let fm = FileManager.default
+        for sub in ["bin", "etc", "www", "tmp", "proc", "sys", "dev", "root"] {
+            try? fm.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+        }
+        chmod(dir + "/tmp", 0o1777)
+        try? fm.copyItem(atPath: "/bin/busybox", toPath: dir + "/bin/busybox")
+        let list = Process()
+        list.executableURL = URL(fileURLWithPath: "/bin/busybox")
+        list.arguments = ["--list"]
+        let pipe = Pipe()
+        list.standardOutput = pipe
+        try? list.run()
+        let names = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        list.waitUntilExit()
+        for name in names.split(separator: "\n") where name != "busybox" {
+            try? fm.createSymbolicLink(atPath: dir + "/bin/" + name, withDestinationPath: "busybox")
+        }
+        try? "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n".write(toFile: dir + "/etc/passwd", atomically: true, encoding: .utf8)
+        try? "root:x:0:\nnogroup:x:65534:\n".write(toFile: dir + "/etc/group", atomically: true, encoding: .utf8)
+        try? "hello from pod\n".write(toFile: dir + "/www/index.html", atomically: true, encoding: .utf8)
+        _ = fm.createFile(atPath: marker, contents: Data())
+        return dir
+    }()
+}
+
+/// The test double of the image store: every reference is the busybox layer, except `unsigned:*`, refused.
+struct TestImages: ImageProvider {
+    func ensureImage(reference: String, namespace: String, pullPolicy: String) async -> Result<ResolvedImage, ImageRefusal> {
+        if reference.hasPrefix("unsigned") {
+            return .failure(ImageRefusal(reason: .signature, message: "image \(reference) is not signed by a trusted key"))
+        }
+        return .success(ResolvedImage(reference: reference, manifestDigest: "sha256:" + String(repeating: "b", count: 64), entrypoint: [],
+                                      cmd: ["sh"], env: ["PATH=/bin"], workingDir: "/", user: "", layerDirectories: [BusyboxLayer.directory]))
+    }
+}
+
+func nowMilliseconds() -> EpochMilliseconds { EpochMilliseconds(Date().timeIntervalSince1970 * 1000) }
+
+/// Runs `ip`/shell commands for checks and cleanup in tests.
+@discardableResult
+func hostShell(_ command: String) -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    do { try p.run() } catch { return (-1, "\(error)") }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// One agent in its own directory with its own bridge and subnet; `close()` drains it, checks nothing leaked,
+/// deletes the bridge and restores ip_forward.
+final class AgentFixture: Sendable {
+    let directory: String
+    let bridge: String
+    let agent: NodeAgent
+    let ipForward: String
+    let pods = Mutex<[Pod]>([])
+    let sources = Mutex(PodSources())
+
+    static func configuration(directory: String, bridge: String, tweak: (inout NodeAgent.Configuration) -> Void) -> NodeAgent.Configuration {
+        var c = NodeAgent.Configuration(directory: directory, nodeName: "test-node")
+        c.network = PodNetwork.Settings(bridge: bridge, subnet: "10.77.0.0/24")
+        c.backoff.initialBackoff = 1000
+        c.backoff.maximumBackoff = 4000
+        c.backoff.retryDelay = 1000
+        tweak(&c)
+        return c
+    }
+
+    init(_ name: String, tweak: (inout NodeAgent.Configuration) -> Void = { _ in }) async throws {
+        directory = "/tmp/orch-agent-\(name)-\(getpid())"
+        bridge = "orcht0"
+        ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
+        try? FileManager.default.removeItem(atPath: directory)
+        var logger = Logger(label: "test.\(name)")
+        logger.logLevel = .warning
+        agent = NodeAgent(configuration: Self.configuration(directory: directory, bridge: bridge, tweak: tweak), images: TestImages(), logger: logger)
+        try await agent.start()
+    }
+
+    func set(_ pods: [Pod], sources: PodSources = PodSources()) {
+        self.pods.withLock { $0 = pods }
+        self.sources.withLock { $0 = sources }
+    }
+
+    /// Reconciles every 100 ms until `done` holds for the latest statuses or `seconds` pass; returns the statuses.
+    @discardableResult
+    func run(for seconds: Double = 20, until done: ([String: PodStatus]) -> Bool) async -> [String: PodStatus] {
+        var statuses: [String: PodStatus] = [:]
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let report = await agent.reconcile(desired: pods.withLock { $0 }, sources: sources.withLock { $0 }, now: nowMilliseconds())
+            for update in report.statuses { statuses[update.name] = update.status }
+            if done(statuses) { return statuses }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return statuses
+    }
+
+    /// Everything the agent could leak, as text; empty when clean.
+    static func leaks(directory: String, bridge: String) -> [String] {
+        var found: [String] = []
+        for controller in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
+            let orch = "/sys/fs/cgroup/\(controller)/orch"
+            for uid in (try? FileManager.default.contentsOfDirectory(atPath: orch)) ?? [] where uid.contains("-") {
+                found.append("cgroup \(orch)/\(uid)")
+            }
+        }
+        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        for line in mounts.split(separator: "\n") where line.contains(directory + "/") { found.append("mount \(line)") }
+        let veths = hostShell("ip -o link show master \(bridge) 2>/dev/null").output
+        for line in veths.split(separator: "\n") where line.contains("veth") { found.append("veth \(line)") }
+        let leases = "\(directory)/cni/ipam/orch"
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: leases)) ?? [] where file.first?.isNumber == true {
+            found.append("lease \(file)")
+        }
+        let runc = hostShell("runc --root \(directory)/runc list -q 2>/dev/null").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !runc.isEmpty { found.append("runc \(runc)") }
+        if let pods = try? FileManager.default.contentsOfDirectory(atPath: directory + "/pods"), !pods.isEmpty { found.append("pod dirs \(pods)") }
+        return found
+    }
+
+    /// Drains the agent and removes the bridge; returns what leaked.
+    func close() async -> [String] {
+        await agent.shutdown(drain: true)
+        let leaked = Self.leaks(directory: directory, bridge: bridge)
+        Self.forceClean(directory: directory)
+        hostShell("ip link del \(bridge) 2>/dev/null")
+        try? ipForward.write(toFile: "/proc/sys/net/ipv4/ip_forward", atomically: false, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: directory)
+        return leaked
+    }
+
+    /// Last resort after a failed test: kill and delete every container, unmount everything under the directory.
+    static func forceClean(directory: String) {
+        hostShell("for id in $(runc --root \(directory)/runc list -q 2>/dev/null); do runc --root \(directory)/runc delete -f $id; done")
+        hostShell("grep ' \(directory)/' /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null")
+        hostShell("for d in /sys/fs/cgroup/*/orch; do find $d -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null; done")
+    }
+}
+
+func testPod(_ name: String, uid: String, restartPolicy: String = "Always", containers: String, volumes: String = "[]",
+             initContainers: String = "[]", grace: Int = 5) -> Pod {
+    makePod(#"{"metadata":{"name":"\#(name)","namespace":"default","uid":"\#(uid)"},"spec":{"restartPolicy":"\#(restartPolicy)","terminationGracePeriodSeconds":\#(grace),"containers":\#(containers),"initContainers":\#(initContainers),"volumes":\#(volumes)}}"#)
+}
+
+func collect(_ stream: AsyncThrowingStream<[UInt8], any Error>) async throws -> String {
+    var bytes: [UInt8] = []
+    for try await chunk in stream { bytes += chunk }
+    return String(decoding: bytes, as: UTF8.self)
+}
