@@ -254,7 +254,7 @@ public actor NodeAgent {
     public nonisolated func nodeResources() -> (capacity: ResourceList, allocatable: ResourceList) {
         let cpus = Int64(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         var memory: Int64 = 0
-        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
+        if let text = Files.readText("/proc/meminfo") {
             for line in text.split(separator: "\n") where line.hasPrefix("MemTotal:") {
                 memory = (Int64(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
             }

@@ -95,6 +95,7 @@ struct APIService: Service {
 
     func run() async throws {
         guard let security = server.security else {
+            recordURL(secure: false)
             try await server.application(tls: nil).run()
             return
         }
@@ -107,7 +108,16 @@ struct APIService: Service {
             return
         }
         let tls = try security.servingTLS(material)
+        recordURL(secure: true)
         try await server.application(tls: tls).run()
+    }
+
+    /// Where the local CLI finds this peer's API (`peer members`, `peer kubeconfig` default to it).
+    func recordURL(secure: Bool) {
+        let path = ClusterSecurity.apiURLPath(server.configuration.dataDirectory)
+        do { try SmallFile.writeAtomically(path, ClusterSecurity.apiURL(server.configuration, secure: secure) + "\n") } catch {
+            server.logger.warning("cannot record the API address", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
     }
 }
 

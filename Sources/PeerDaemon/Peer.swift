@@ -1,6 +1,7 @@
 import Hummingbird
-import NodeAgent
 import Logging
+import NodeAgent
+import ResourceModel
 import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
@@ -64,6 +65,9 @@ public struct Peer: Sendable {
                                   return HTTPClient(trustedCAPEM: material?.record.caCertificate, bearerToken: material?.adminToken)
                               })
         apiOptions.podLogs = { pod, query in await podLogs.respond(pod: pod, query: query) }
+        if let images = pods?.images {
+            apiOptions.admitPod = { pod in await Self.admissionRefusal(pod, images: images) }
+        }
         let kubernetes = KubernetesAPI(backend: consensus.node, logger: logger, options: apiOptions)
         let api = APIServer(configuration: configuration, gossip: gossip, consensus: consensus, kubernetes: kubernetes,
                             security: configuration.insecureHTTP ? nil : security, metrics: metrics, logger: logger)
@@ -145,5 +149,18 @@ public struct Peer: Sendable {
         agentConfiguration.hostIP = configuration.bindAddress
         agentConfiguration.network = PodNetwork.Settings(bridge: configuration.podBridge, subnet: configuration.podSubnet)
         return (NodeAgent(configuration: agentConfiguration, images: images, logger: logger), images)
+    }
+
+    /// Why the API refuses a pod at once: an image this peer's store already knows is untrusted or tampered.
+    static func admissionRefusal(_ pod: JSONValue, images: ImageStore) async -> String? {
+        let namespace = pod["metadata"]?["namespace"]?.stringValue ?? "default"
+        let containers = (pod["spec"]?["initContainers"]?.arrayValue ?? []) + (pod["spec"]?["containers"]?.arrayValue ?? [])
+        for container in containers {
+            guard let image = container["image"]?.stringValue else { continue }
+            if let refusal = await images.admissionCheck(reference: image, namespace: namespace) {
+                return "image \(goQuoted(image)): \(refusal.reason.rawValue): \(refusal.message)"
+            }
+        }
+        return nil
     }
 }

@@ -12,8 +12,17 @@ public struct PeerClient: Sendable {
         http = HTTPClient(trustedCAPEM: trustedCAPEM, bearerToken: token)
     }
 
+    /// The API address the peer owning this data directory recorded when it started serving, if any.
+    public static func recordedServer(dataDirectory: String) -> String? {
+        guard let text = try? SmallFile.read(ClusterSecurity.apiURLPath(dataDirectory)) else { return nil }
+        let url = text.trimmingWhitespace()
+        return url.isEmpty ? nil : url
+    }
+
     /// A client for the peer whose data directory this is: its CA and admin token, when it has them.
-    public static func local(server: String, dataDirectory: String) throws(RequestError) -> PeerClient {
+    /// `server` nil means the address that peer recorded (default https://127.0.0.1:6443).
+    public static func local(server: String?, dataDirectory: String) throws(RequestError) -> PeerClient {
+        let server = server ?? recordedServer(dataDirectory: dataDirectory) ?? "https://127.0.0.1:6443"
         guard server.hasPrefix("https://") else { return PeerClient(server: server) }
         let credentials = try LocalCredentials.load(dataDirectory: dataDirectory)
         return PeerClient(server: server, trustedCAPEM: credentials.caPEM, token: credentials.token)

@@ -13,15 +13,16 @@ struct Kubeconfig: ParsableCommand {
     @Option(name: .customLong("data-dir"), help: "The peer's data directory (default: ./peer-data).")
     var dataDir = "peer-data"
 
-    @Option(help: "The API address to put in the kubeconfig (default: https://127.0.0.1:6443).")
-    var server = "https://127.0.0.1:6443"
+    @Option(help: "The API address to put in the kubeconfig (default: the address the peer serves on, from its data directory).")
+    var server: String?
 
     @Option(name: .customLong("cluster-name"), help: "Name of the cluster, user and context entries.")
     var clusterName = "peer"
 
     func run() throws {
+        let server = self.server ?? PeerClient.recordedServer(dataDirectory: dataDir) ?? "https://127.0.0.1:6443"
         guard server.hasPrefix("https://") else {
-            throw fail("--server must be an https:// URL: kubectl sends no token over plain HTTP")
+            throw fail("the server must be an https:// URL (kubectl sends no token over plain HTTP); got \(server)")
         }
         do {
             let credentials = try LocalCredentials.load(dataDirectory: dataDir)

@@ -177,8 +177,8 @@ struct Keygen: ParsableCommand {
 struct Members: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the cluster's members as this peer sees them.")
 
-    @Option(help: "A peer's API address (http:// for a peer started with --insecure-http).")
-    var server = "https://127.0.0.1:6443"
+    @Option(help: "A peer's API address (default: the one the peer owning --data-dir serves on; http:// for --insecure-http).")
+    var server: String?
 
     @Option(name: .customLong("data-dir"), help: "Data directory whose cluster CA and admin token to use for https (default: ./peer-data).")
     var dataDir = "peer-data"

@@ -44,9 +44,11 @@ struct ClusterClientsTests {
         r = try await admin[1].http.request("GET", cluster.servers[1] + "/api/v1/namespaces/default/configmaps/cm1")
         #expect(r.status == 200 && r.text.contains("\"k\":\"v\""), "\(r.text)")
 
-        // `peer members` talks HTTPS with the data directory's CA and token.
-        let members = try await PeerClient.local(server: cluster.servers[2], dataDirectory: cluster.dataDirectories[2]).members()
-        #expect(members.count == 3)
+        // `peer members` talks HTTPS to the address the peer recorded, with the data directory's CA and token.
+        let members = try await run(TestCluster.binary, ["members", "--data-dir", cluster.dataDirectories[2]])
+        #expect(members.status == 0 && members.output.split(separator: "\n").count == 4 && members.output.contains("peer1"), "\(members.output)")
+        let refused = try await run(TestCluster.binary, ["members", "--data-dir", cluster.scratch.path, "--server", cluster.servers[0]])
+        #expect(refused.status != 0 && refused.output.contains("holds no cluster CA"), "\(refused.output)")
 
         try await kubectlWorkflow(cluster, kubectl: "/usr/bin/kubectl", tag: "new")
         try await kubectlWorkflow(cluster, kubectl: Self.kubectl120, tag: "old")
@@ -215,7 +217,9 @@ final class TestCluster: Sendable {
         // Each peer's own `peer kubeconfig`: joiners hold the CA and token too.
         var kubeconfigs: [String] = []
         for i in 0..<size {
-            let out = try await run(binary, ["kubeconfig", "--data-dir", dirs[i], "--server", servers[i]])
+            // The last peer's without --server: it prints the address that peer serves on.
+            let out = try await run(binary, ["kubeconfig", "--data-dir", dirs[i]] + (i == size - 1 ? [] : ["--server", servers[i]]))
+            guard out.output.contains("server: \(servers[i])") else { throw fail("kubeconfig for peer\(i + 1) names another server: \(out.output)") }
             guard out.status == 0 else { throw fail("peer kubeconfig failed for peer\(i + 1): \(out.output)") }
             let path = scratch.appendingPathComponent("kubeconfig\(i + 1)").path
             try out.output.write(toFile: path, atomically: true, encoding: .utf8)

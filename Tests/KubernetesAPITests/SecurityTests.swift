@@ -130,6 +130,34 @@ struct SecurityTests {
         }
     }
 
+    @Test("after a gossip key rotation, a peer that knows only the new key still receives the cluster key")
+    func rotation() async throws {
+        let dir = "/tmp/security-test-\(UUID().uuidString)"
+        for sub in ["a", "b"] { try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let oldKey = try SecretBoxKey.generate()
+        let newKey = try SecretBoxKey.generate()
+        let keyring = KeyringBox([oldKey])
+        try await TestServer.with { s in
+            let first = try ClusterSecurity(configuration: PeerConfiguration(name: "a", dataDirectory: dir + "/a"), dataDirectory: dir + "/a", logger: logger)
+            let keeper = Task { await first.maintainStore(consensus: s.node, keyring: { keyring.keys.withLock { $0 } }, recheck: .milliseconds(50)) }
+            defer { keeper.cancel() }
+            let newID = try ClusterKeys.identifier(of: newKey)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await s.node.read(.linearizable) { $0.get(ClusterKeys.keysPrefix + newID) } == nil)
+            // Rotation: install the new key, make it primary, drop the old one.
+            keyring.keys.withLock { $0 = [newKey] }
+            let late = try ClusterSecurity(configuration: PeerConfiguration(name: "b", dataDirectory: dir + "/b", join: ["x"]),
+                                           dataDirectory: dir + "/b", logger: logger)
+            let material = try await withTimeout(.seconds(10)) {
+                try await late.waitForMaterial(consensus: s.node, keyring: { [newKey] })
+            }
+            #expect(material.clusterKey == first.current?.clusterKey)
+        }
+    }
+
     @Test("Secrets are sealed at rest: the store's bytes hold neither the data nor the key names")
     func secretsSealedAtRest() async throws {
         let key = try SecretBoxKey.generate()
@@ -229,4 +257,9 @@ struct AccessTests {
             }
         }
     }
+}
+
+final class KeyringBox: Sendable {
+    let keys: Mutex<[SecretBoxKey]>
+    init(_ keys: [SecretBoxKey]) { self.keys = Mutex(keys) }
 }

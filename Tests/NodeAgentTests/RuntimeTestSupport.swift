@@ -124,7 +124,8 @@ final class AgentFixture: Sendable {
                 found.append("cgroup \(orch)/\(uid)")
             }
         }
-        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        // procfs files report size 0; cat reads them whole.
+        let mounts = hostShell("cat /proc/\(getpid())/mountinfo").output
         for line in mounts.split(separator: "\n") where line.contains(directory + "/") { found.append("mount \(line)") }
         let veths = hostShell("ip -o link show master \(bridge) 2>/dev/null").output
         for line in veths.split(separator: "\n") where line.contains("veth") { found.append("veth \(line)") }
@@ -147,6 +148,11 @@ final class AgentFixture: Sendable {
         try? ipForward.write(toFile: "/proc/sys/net/ipv4/ip_forward", atomically: false, encoding: .utf8)
         try? FileManager.default.removeItem(atPath: directory)
         return leaked
+    }
+
+    func closeExpectingNoLeaks(sourceLocation: SourceLocation = #_sourceLocation) async {
+        let leaked = await close()
+        #expect(leaked.isEmpty, "leaked: \(leaked)", sourceLocation: sourceLocation)
     }
 
     /// Last resort after a failed test: kill and delete every container, unmount everything under the directory.

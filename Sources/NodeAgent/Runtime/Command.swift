@@ -134,7 +134,7 @@ enum HostProcess {
     static func alive(pid: Int32) -> Bool {
         guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
         // A zombie that is not ours still answers kill(0).
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let stat = Files.readText("/proc/\(pid)/stat"),
               let close = stat.lastIndex(of: ")") else { return false }
         let state = stat[stat.index(after: close)...].dropFirst().first
         return state != "Z" && state != "X"

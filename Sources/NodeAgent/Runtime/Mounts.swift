@@ -35,7 +35,7 @@ enum Mounts {
 
     /// Mount points at or under `prefix`, deepest first, from /proc/self/mountinfo.
     static func mounted(under prefix: String) -> [String] {
-        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+        guard let text = Files.readText("/proc/self/mountinfo") else { return [] }
         let base = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
         var found: [String] = []
         for line in text.split(separator: "\n") {
@@ -82,9 +82,22 @@ enum Files {
 
     static func write(_ path: String, _ text: String, mode: Int = 0o644) throws { try write(path, Array(text.utf8), mode: mode) }
 
+    /// Reads to end of file with read(2): procfs and cgroupfs files report size 0, so nothing may trust the size.
     static func read(_ path: String) -> [UInt8]? {
-        (try? Data(contentsOf: URL(fileURLWithPath: path))).map { [UInt8]($0) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 65536) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return n == 0 ? out : nil }
+            out += chunk[0..<n]
+        }
     }
+
+    static func readText(_ path: String) -> String? { read(path).map { String(decoding: $0, as: UTF8.self) } }
 
     static func makeDirectory(_ path: String, mode: Int = 0o755) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])

@@ -179,6 +179,9 @@ extension KubernetesAPI {
             ServerFields.prepareForCreate(&object, as: info, uid: random.uuid(), nowEpochSeconds: now(), resourceVersion: "", namespace: t.namespace)
             let errors = Validation.validate(object, as: info)
             if !errors.isEmpty { throw APIError(.invalid(info, name: name, errors: errors)) }
+            if info.kind == "Pod", let admitPod = options.admitPod, let refusal = await admitPod(object) {
+                throw APIError.unprocessable("pods \(goQuoted(name)) is forbidden: \(refusal)")
+            }
             if info.namespaced, let ns = t.namespace { try await requireActiveNamespace(ns) }
             if request.isDryRun { return .json(object, status: 201, warnings: warnings) }
             let key = ObjectKeys.key(info, namespace: t.namespace, name: name)

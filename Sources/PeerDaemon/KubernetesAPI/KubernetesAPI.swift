@@ -28,6 +28,9 @@ public struct KubernetesAPI: Sendable {
         public var onProposal: (@Sendable (String) -> Void)?
         /// Serves `pods/log` for a stored pod (the node agent's files, or the peer that runs it); nil answers 503.
         public var podLogs: (@Sendable (_ pod: JSONValue, _ query: [String: String]) async -> KubeResponse)?
+        /// Asked before a pod is created: why it must not be (e.g. an image this peer knows is not signed by a
+        /// trusted key), or nil. The node agent checks again before running anything.
+        public var admitPod: (@Sendable (_ pod: JSONValue) async -> String?)?
         public init() {}
     }
 

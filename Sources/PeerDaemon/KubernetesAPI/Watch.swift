@@ -1,5 +1,6 @@
 import Consensus
 import ResourceModel
+import ServiceLifecycle
 
 extension KubernetesAPI {
     /// `?watch=true`: a chunked stream of `{"type":…,"object":…}` lines.
@@ -81,7 +82,10 @@ struct WatchSession: Sendable {
             }
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return }
-            await waitForChange(after: after, atMost: remaining)
+            // A watch with no events never writes, so neither a client that left nor a server that is shutting
+            // down would end it; wake once a second to notice the latter (clients re-watch elsewhere).
+            if Task.isShuttingDownGracefully { return }
+            await waitForChange(after: after, atMost: min(remaining, .seconds(1)))
         }
     }
 

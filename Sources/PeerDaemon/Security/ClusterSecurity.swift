@@ -7,6 +7,12 @@ import Sodium
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// This peer's share of the cluster's security: the cluster key, the CA, the admin token and this peer's
 /// serving certificate, and the files the local CLI reads.
 ///
@@ -179,7 +185,7 @@ final class ClusterSecurity: Sendable {
 
     /// Keeps the store in step with what this peer holds: the authority record (the first peer writes it,
     /// create-only) and a wrap of the cluster key for every gossip key in our keyring (after a rotation too).
-    func maintainStore(consensus: ConsensusNode, keyring: @Sendable () -> [SecretBoxKey]) async {
+    func maintainStore(consensus: ConsensusNode, keyring: @Sendable () -> [SecretBoxKey], recheck: Duration = .seconds(10)) async {
         var wrapped: Set<String> = []
         var recordInStore = false
         while !Task.isCancelled {
@@ -203,7 +209,7 @@ final class ClusterSecurity: Sendable {
                     logger.debug("cluster key bookkeeping will retry", metadata: ["error": "\(error)"])
                 }
             }
-            try? await Task.sleep(for: .seconds(wrapped.isEmpty || !recordInStore ? 1 : 10))
+            try? await Task.sleep(for: wrapped.isEmpty || !recordInStore ? .seconds(1) : recheck)
         }
     }
 
@@ -224,8 +230,9 @@ final class ClusterSecurity: Sendable {
 
     /// The TLS configuration this peer serves with: a certificate it issues itself, now, from the cluster CA.
     func servingTLS(_ material: Material, now: Date = Date()) throws -> TLSConfiguration {
-        var ips = [configuration.bindAddress]
-        if configuration.bindAddress == "0.0.0.0" || configuration.bindAddress == "::" { ips = [] }
+        // A wildcard bind serves on every interface: name each of their addresses.
+        let wildcard = configuration.bindAddress == "0.0.0.0" || configuration.bindAddress == "::"
+        let ips = wildcard ? Self.interfaceAddresses() : [configuration.bindAddress]
         let serving = try material.authority.issueServing(name: configuration.name, dnsNames: [], ipAddresses: ips, now: now)
         let chain = try NIOSSLCertificate.fromPEMBytes(Array(serving.certificatePEM.utf8))
         let key = try NIOSSLPrivateKey(bytes: Array(serving.privateKeyPEM.utf8), format: .pem)
@@ -233,6 +240,43 @@ final class ClusterSecurity: Sendable {
         tls.minimumTLSVersion = .tlsv12
         return tls
     }
+}
+
+extension ClusterSecurity {
+    /// The IPv4 and IPv6 addresses of this host's interfaces.
+    static func interfaceAddresses() -> [String] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
+        defer { freeifaddrs(list) }
+        var addresses: [String] = []
+        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
+            guard let address = entry.pointee.ifa_addr else { continue }
+            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+            switch Int32(address.pointee.sa_family) {
+            case AF_INET:
+                var v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                guard inet_ntop(AF_INET, &v4, &buffer, socklen_t(buffer.count)) != nil else { continue }
+            case AF_INET6:
+                var v6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                guard inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil else { continue }
+            default:
+                continue
+            }
+            addresses.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return addresses
+    }
+
+    /// `https://host:port` clients of this peer dial (loopback for a wildcard bind), as `peer kubeconfig` prints it.
+    static func apiURL(_ configuration: PeerConfiguration, secure: Bool) -> String {
+        var host = configuration.bindAddress
+        if host == "0.0.0.0" { host = "127.0.0.1" }
+        if host == "::" { host = "::1" }
+        if host.contains(":") { host = "[\(host)]" }
+        return "\(secure ? "https" : "http")://\(host):\(configuration.apiPort)"
+    }
+
+    static func apiURLPath(_ dir: String) -> String { dir + "/api.url" }
 }
 
 /// Gets the cluster's material when this peer lacks it (a joiner), then keeps the store's copies in step.
