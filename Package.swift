@@ -49,6 +49,8 @@ let package = Package(
 
         // The scheduling leader's pure core: the scheduler and the controllers.
         .target(name: "Placement", dependencies: ["ResourceModel"]),
+        // `scripts/bench-placement`: the scheduler against synthetic clusters (a benchmark, not shipped).
+        .executableTarget(name: "placement-bench", dependencies: ["Placement", "ResourceModel"], path: "bench/placement/Sources"),
 
         // Each peer's node agent: the content-addressed image store and its provenance checks, the pod-sync
         // loop (a pure core) and its runc, CNI, probe, volume and log shells.
@@ -106,7 +108,7 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
         ]),
         .testTarget(name: "GossipTests", dependencies: ["Gossip", "Simulation", "Sodium"]),
-        .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus", "Simulation"]),
+        .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus", "ResourceModel", "Simulation"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Simulation"]),
         .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "ResourceModel", "Sodium"]),
     ],

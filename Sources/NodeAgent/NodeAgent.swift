@@ -61,6 +61,17 @@ public actor NodeAgent {
     var reported: [String: PodStatus] = [:]
     var sources = PodSources()
     var started = false
+    // Actor methods interleave at every await; one round at a time keeps a pod's actions from racing.
+    var busy = false
+    var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        if busy { await withCheckedContinuation { waiters.append($0) } } else { busy = true }
+    }
+
+    func release() {
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+    }
 
     public init(configuration: Configuration, images: any ImageProvider, logger: Logger) {
         self.configuration = configuration
@@ -88,6 +99,8 @@ public actor NodeAgent {
     /// to running in one call). `desired` are the pods bound to this node (with their deletionTimestamp while they
     /// terminate); `sources` the ConfigMaps and Secrets they name.
     public func reconcile(desired pods: [Pod], sources: PodSources, now: EpochMilliseconds) async -> NodeAgentReport {
+        await acquire()
+        defer { release() }
         self.sources = sources
         desired = [:]
         for pod in pods { if let uid = pod.metadata?.uid { desired[uid] = pod } }
@@ -237,6 +250,8 @@ public actor NodeAgent {
     /// every pod; without, leaves them running for the next agent to re-adopt.
     public func shutdown(drain: Bool) async {
         guard drain else { return }
+        await acquire()
+        defer { release() }
         var now = EpochMilliseconds(Date().timeIntervalSince1970 * 1000)
         for _ in 0..<600 {
             let observation = runtime.observe(now: now)

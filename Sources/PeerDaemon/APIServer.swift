@@ -7,6 +7,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import NodeAgent
 import ServiceLifecycle
 import Sodium
 
@@ -19,6 +20,8 @@ struct APIServer: Sendable {
     /// nil with `--insecure-http`: plain HTTP, no authentication.
     let security: ClusterSecurity?
     let metrics: PeerMetrics
+    /// This peer's image store, served read-only under `/v2/` so other peers pull from it; nil without pods.
+    var images: ImageStore? = nil
     let logger: Logger
 
     /// Paths anyone may ask without a token: load balancers and probes know no tokens (as in Kubernetes).
@@ -68,6 +71,7 @@ struct APIServer: Sendable {
             return KeyringView(gossip.node.keyring)
         }
         KVAPI(consensus: consensus.node).register(on: router)
+        if let images { registerDistributionRoutes(on: router, store: images) }
         // The Kubernetes API (with /version, whose major and minor kubectl's dispatcher reads).
         kubernetes.register(on: router)
         return router

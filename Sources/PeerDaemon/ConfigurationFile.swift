@@ -44,6 +44,12 @@ public enum ConfigurationFile {
             case "logLevel": config.logLevel = try field.logLevel()
             case "gossipKeyFile": config.gossipKeyFile = try field.string()
             case "voters": config.voters = try field.int()
+            case "nodeGracePeriodSeconds":
+                config.nodeGracePeriodSeconds = try field.int()
+                guard config.nodeGracePeriodSeconds >= 0 else { throw field.error("must not be negative") }
+            case "maxPods":
+                config.maxPods = try field.int()
+                guard config.maxPods > 0 else { throw field.error("must be positive") }
             case "runPods": config.runPods = try field.bool()
             case "podBridge": config.podBridge = try field.string()
             case "podSubnet": config.podSubnet = try field.string()
@@ -51,7 +57,7 @@ public enum ConfigurationFile {
             case "imageTrust": config.imageTrust = try field.trustRules()
             default:
                 let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "allowInsecureRemote", "logLevel", "gossipKeyFile", "voters",
-                             "runPods", "podBridge", "podSubnet", "imageRegistries", "imageTrust"]
+                             "runPods", "podBridge", "podSubnet", "imageRegistries", "imageTrust", "nodeGracePeriodSeconds", "maxPods"]
                 let hint = known.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
                 throw field.error("unknown key\(hint)")
             }

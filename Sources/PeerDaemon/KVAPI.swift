@@ -6,11 +6,13 @@ import ResourceModel
 
 /// The KV API every peer serves, for users and benchmarks. Keys live under `/kv/` in the cluster store,
 /// apart from the Kubernetes objects. Writes go through Raft (any peer forwards to the leader); reads are
-/// linearizable unless `?stale` is given.
+/// linearizable unless `?stale` (or `?consistency=stale`) is given. A stale read answers from this peer's
+/// replica even when it is cut off from the leader, and says so (`X-Stale: true`, `"stale": true`); a
+/// linearizable read that cannot reach a leader answers 503 at once.
 ///
 ///     PUT    /v1/kv/{key}[?cas=REV]   body = value           → {"revision": N}
-///     GET    /v1/kv/{key}[?stale]                            → the value; X-Revision, X-Mod-Revision
-///     GET    /v1/kv/{prefix}?recurse[&stale]                 → {"revision": N, "items": [...]}
+///     GET    /v1/kv/{key}[?stale]                            → the value; X-Revision, X-Mod-Revision[, X-Stale]
+///     GET    /v1/kv/{prefix}?recurse[&stale]                 → {"revision": N, "items": [...][, "stale": true]}
 ///     DELETE /v1/kv/{key}[?cas=REV]                          → {"revision": N}
 ///     GET    /v1/raft                                        → this peer's view of Raft
 struct KVAPI: Sendable {
@@ -40,13 +42,16 @@ struct KVAPI: Sendable {
         }
         router.get("v1/kv/**") { request, context in
             let key = try Self.key(context, allowEmpty: request.uri.queryParameters["recurse"] != nil)
-            let consistency: ReadConsistency = request.uri.queryParameters["stale"] != nil ? .stale : .linearizable
+            let consistency = try Self.consistency(request)
             if request.uri.queryParameters["recurse"] != nil {
                 let prefix = Self.storePrefix + key
                 let listing: KVListing = try await read(consistency) { store in
-                    KVListing(revision: store.revision, items: (try? store.range(prefix: prefix).items.map { KVItem($0) }) ?? [])
+                    KVListing(revision: store.revision, items: (try? store.range(prefix: prefix).items.map { KVItem($0) }) ?? [],
+                              stale: consistency == .stale ? true : nil)
                 }
-                return try JSONResponse(value: listing).response(from: request, context: context)
+                var response = try JSONResponse(value: listing).response(from: request, context: context)
+                if consistency == .stale { response.headers[Self.staleHeader] = "true" }
+                return response
             }
             let found = try await read(consistency) { store in (store.get(Self.storePrefix + key), store.revision) }
             guard let kv = found.0 else {
@@ -57,6 +62,7 @@ struct KVAPI: Sendable {
             headers[HTTPField.Name("X-Revision")!] = "\(found.1)" // justified: a constant, valid field name
             headers[HTTPField.Name("X-Mod-Revision")!] = "\(kv.modRevision)" // justified: as above
             headers[HTTPField.Name("X-Create-Revision")!] = "\(kv.createRevision)" // justified: as above
+            if consistency == .stale { headers[Self.staleHeader] = "true" }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: kv.value)))
         }
     }
@@ -85,8 +91,27 @@ struct KVAPI: Sendable {
     private func read<T: Sendable>(_ consistency: ReadConsistency, _ body: (borrowing ClusterStore) -> T) async throws -> T {
         do {
             return try await consensus.read(consistency, body)
+        } catch .timeout {
+            // Unlike a write's, a read's timeout leaves nothing in doubt: the cluster is simply unavailable here.
+            throw StatusError(Status(
+                message: "could not confirm a linearizable read with the Raft leader in time; retry, or read with ?stale from this peer's replica",
+                reason: "ServiceUnavailable", code: 503))
         } catch {
             throw StatusError.unavailable(error)
+        }
+    }
+
+    /// Marks answers served from this peer's replica without asking the leader.
+    static let staleHeader = HTTPField.Name("X-Stale")! // justified: a constant, valid field name
+
+    static func consistency(_ request: Request) throws -> ReadConsistency {
+        let parameters = request.uri.queryParameters
+        switch parameters["consistency"].map(String.init) {
+        case nil: return parameters["stale"] != nil ? .stale : .linearizable
+        case "stale": return .stale
+        case "linearizable": return .linearizable
+        case let other?:
+            throw StatusError(Status(message: "consistency must be \"linearizable\" or \"stale\", not \"\(other)\"", reason: "BadRequest", code: 400))
         }
     }
 
@@ -127,6 +152,8 @@ struct KVItem: Codable, Sendable {
 struct KVListing: Codable, Sendable {
     var revision: UInt64
     var items: [KVItem]
+    /// True when served from this peer's replica without asking the leader; absent otherwise.
+    var stale: Bool?
 }
 
 /// Any Encodable as a JSON response, in one write.

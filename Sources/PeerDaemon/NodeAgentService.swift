@@ -170,3 +170,32 @@ struct NodeAgentService: ServiceLifecycle.Service {
 struct NodeAgentServiceError: Error, CustomStringConvertible {
     let description: String
 }
+
+/// How this peer fetches images: from registries with the system's trust and no credentials, and from other
+/// peers (their `/v2/`) with the cluster CA and token — which are sent to peers only, never to a registry.
+struct PeerImageTransport: DistributionTransport {
+    let security: ClusterSecurity
+    /// Base URLs (`https://host:port`) of the other peers that are alive now.
+    let peerURLs: @Sendable () -> [String]
+
+    func transport(for url: String) -> HTTPDistributionTransport {
+        guard peerURLs().contains(where: { url.hasPrefix($0 + "/") }) else { return HTTPDistributionTransport() }
+        return HTTPDistributionTransport(client: security.peerClient())
+    }
+
+    func get(_ url: String, headers: [(String, String)]) async throws -> DistributionReply {
+        try await transport(for: url).get(url, headers: headers)
+    }
+
+    func download(_ url: String, to path: String) async throws -> (status: Int, digest: Digest, size: Int64) {
+        try await transport(for: url).download(url, to: path)
+    }
+}
+
+extension ClusterSecurity {
+    /// A client for another peer's API: trusts the cluster CA and carries the cluster token.
+    func peerClient() -> HTTPClient {
+        let material = current
+        return HTTPClient(trustedCAPEM: material?.record.caCertificate, bearerToken: material?.adminToken)
+    }
+}

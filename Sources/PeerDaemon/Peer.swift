@@ -1,3 +1,4 @@
+import Gossip
 import Hummingbird
 import Logging
 import NodeAgent
@@ -58,24 +59,23 @@ public struct Peer: Sendable {
         var apiOptions = KubernetesAPI.Options()
         apiOptions.secrets = security.secretSealing
         apiOptions.onProposal = { metrics.recordProposal(result: $0) }
-        let pods = try makeNodeAgent(dataDirectory: dataDirectory.path)
+        let pods = try makeNodeAgent(dataDirectory: dataDirectory.path, gossip: gossip.node, security: security)
         let podLogs = PodLogs(nodeName: configuration.name, agent: pods?.agent, gossip: gossip.node,
-                              scheme: configuration.insecureHTTP ? "http" : "https", client: {
-                                  let material = security.current
-                                  return HTTPClient(trustedCAPEM: material?.record.caCertificate, bearerToken: material?.adminToken)
-                              })
+                              scheme: configuration.insecureHTTP ? "http" : "https", client: { security.peerClient() })
         apiOptions.podLogs = { pod, query in await podLogs.respond(pod: pod, query: query) }
         if let images = pods?.images {
             apiOptions.admitPod = { pod in await Self.admissionRefusal(pod, images: images) }
         }
         let kubernetes = KubernetesAPI(backend: consensus.node, logger: logger, options: apiOptions)
-        let api = APIServer(configuration: configuration, gossip: gossip, consensus: consensus, kubernetes: kubernetes,
+        var api = APIServer(configuration: configuration, gossip: gossip, consensus: consensus, kubernetes: kubernetes,
                             security: configuration.insecureHTTP ? nil : security, metrics: metrics, logger: logger)
+        api.images = pods?.images
         let nodeAgent = pods.map {
             NodeAgentService(agent: $0.agent, images: $0.images, consensus: consensus.node, kubernetes: kubernetes,
                              nodeName: configuration.name, logger: logger)
         }
-        let leaderDuties = LeaderDuties(consensus: consensus.node, kubernetes: kubernetes, logger: logger)
+        let leaderDuties = LeaderDuties(consensus: consensus.node, kubernetes: kubernetes, members: { gossip.node.members },
+                                        placement: PlacementSettings(configuration), name: configuration.name, logger: logger)
         // Shutdown runs in reverse: the API stops taking requests, the node agent lets go of its containers (they
         // keep running), Raft syncs and stops, and gossip says goodbye last so the others record `left` rather
         // than a failure.
@@ -110,7 +110,7 @@ public struct Peer: Sendable {
 
     /// The node agent and its image store, or nil when this peer runs no pods (by configuration, or because the
     /// machine cannot: not root, no runc).
-    func makeNodeAgent(dataDirectory: String) throws(StartError) -> (agent: NodeAgent, images: ImageStore)? {
+    func makeNodeAgent(dataDirectory: String, gossip: GossipNode, security: ClusterSecurity) throws(StartError) -> (agent: NodeAgent, images: ImageStore)? {
         guard configuration.runPods else {
             logger.info("this peer runs no pods (runPods is false)")
             return nil
@@ -139,10 +139,18 @@ public struct Peer: Sendable {
             }
         }
         let registries = configuration.imageRegistries.map { PullSource(kind: .registry, baseURL: $0) }
+        // Other peers serve what they hold under /v2/: an edge site with no registry fetches an image once.
+        let scheme = configuration.insecureHTTP ? "http" : "https"
+        let selfName = configuration.name
+        let peerURLs: @Sendable () -> [String] = {
+            gossip.members.filter { $0.status == .alive && $0.metadata.entries["name"] != selfName }
+                .compactMap { $0.metadata.entries["api"].map { "\(scheme)://\($0)" } }.sorted()
+        }
         let images: ImageStore
         do {
             images = try ImageStore(directory: dataDirectory + "/images", policy: TrustPolicy(entries: rules),
-                                    sources: { registries }, logger: logger)
+                                    sources: { registries + peerURLs().map { PullSource(kind: .peer, baseURL: $0) } },
+                                    transport: PeerImageTransport(security: security, peerURLs: peerURLs), logger: logger)
         } catch {
             throw StartError(description: error.description)
         }

@@ -18,6 +18,10 @@ public struct PeerConfiguration: Sendable, Equatable {
     public var gossipKeyFile: String?
     /// How many Raft voters the cluster keeps (1, 3 or 5); the other peers are learners that stand by.
     public var voters: Int
+    /// How long a node may stay not ready (gossip says its peer is dead) before its pods are evicted and replaced elsewhere.
+    public var nodeGracePeriodSeconds = 40
+    /// Pods this node takes at most (kubelet's maxPods).
+    public var maxPods = 110
     /// Whether this peer's node agent runs the pods bound to it (needs root and runc). A peer that does not
     /// is still a full member: it stores, schedules and answers the API.
     public var runPods: Bool = true

@@ -62,6 +62,10 @@ struct SecurityTests {
         #expect(ClusterAuthority.addressBytes("10.1.2.3") == [10, 1, 2, 3])
         #expect(ClusterAuthority.addressBytes("fd00::1")?.count == 16)
         #expect(ClusterAuthority.addressBytes("not-an-ip") == nil)
+        #expect(ClusterSecurity.interfaceAddresses().contains("127.0.0.1"))
+        #expect(ClusterSecurity.apiURL(PeerConfiguration(bindAddress: "10.0.0.5", apiPort: 6443), secure: true) == "https://10.0.0.5:6443")
+        #expect(ClusterSecurity.apiURL(PeerConfiguration(bindAddress: "fd00::5", apiPort: 7000), secure: true) == "https://[fd00::5]:7000")
+        #expect(ClusterSecurity.apiURL(PeerConfiguration(bindAddress: "0.0.0.0"), secure: false) == "http://127.0.0.1:6443")
     }
 
     @Test("a fresh data directory bootstraps the cluster's material, 0600, and a restart reads the same")
@@ -127,6 +131,26 @@ struct SecurityTests {
                 try? store.range(prefix: "/cluster/").items.map { String(decoding: $0.value, as: UTF8.self) }.joined()
             } ?? ""
             #expect(raw.contains("BEGIN CERTIFICATE") && !raw.contains("PRIVATE KEY") && !raw.contains(material.adminToken))
+        }
+    }
+
+    @Test("a first peer that restarted before its record reached the store still writes it")
+    func recordAfterRestart() async throws {
+        let dir = "/tmp/security-test-\(UUID().uuidString)"
+        for sub in ["a", "b"] { try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let gossipKey = try SecretBoxKey.generate()
+        let created = try ClusterSecurity(configuration: PeerConfiguration(name: "a", dataDirectory: dir + "/a"), dataDirectory: dir + "/a", logger: logger)
+        try await TestServer.with { s in
+            let restarted = try ClusterSecurity(configuration: PeerConfiguration(name: "a", dataDirectory: dir + "/a"), dataDirectory: dir + "/a", logger: logger)
+            let keeper = Task { await restarted.maintainStore(consensus: s.node, keyring: { [gossipKey] }) }
+            defer { keeper.cancel() }
+            let joiner = try ClusterSecurity(configuration: PeerConfiguration(name: "b", dataDirectory: dir + "/b", join: ["x"]),
+                                             dataDirectory: dir + "/b", logger: logger)
+            let material = try await withTimeout(.seconds(10)) { try await joiner.waitForMaterial(consensus: s.node, keyring: { [gossipKey] }) }
+            #expect(material.adminToken == created.current?.adminToken)
         }
     }
 
@@ -262,4 +286,22 @@ struct AccessTests {
 final class KeyringBox: Sendable {
     let keys: Mutex<[SecretBoxKey]>
     init(_ keys: [SecretBoxKey]) { self.keys = Mutex(keys) }
+}
+
+@Suite("Configuration: the plain-HTTP escape hatch")
+struct InsecureConfigurationTests {
+    @Test("insecureHTTP on a non-loopback address needs allowInsecureRemote, from flags or the file")
+    func escapeHatch() throws {
+        #expect(throws: ConfigurationError.self) {
+            try PeerConfiguration(bindAddress: "192.0.2.1", insecureHTTP: true).validate(source: "x")
+        }
+        var allowed = PeerConfiguration(bindAddress: "192.0.2.1", insecureHTTP: true)
+        allowed.allowInsecureRemote = true
+        try allowed.validate(source: "x")
+        let parsed = try ConfigurationFile.parse("bindAddress: 192.0.2.1\ninsecureHTTP: true\nallowInsecureRemote: true\n", source: "f.yaml")
+        #expect(parsed.allowInsecureRemote && parsed.insecureHTTP)
+        try parsed.validate(source: "f.yaml")
+        // HTTPS needs no escape hatch on any address.
+        try PeerConfiguration(bindAddress: "192.0.2.1").validate(source: "x")
+    }
 }

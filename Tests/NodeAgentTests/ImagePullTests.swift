@@ -248,6 +248,16 @@ final class LocalRegistry: Sendable {
         #expect(result.imageRefusal?.reason == .tampered)
         #expect(!FileManager.default.fileExists(atPath: "\(scratch.path)/b/images/blobs/sha256/\(layer.hex)"))
         #expect(await b.images().isEmpty)
+
+        // With an honest peer behind the liar, the pull goes on to it.
+        let mixed = InProcessPeers(peers: ["http://peer-liar": origin, "http://peer-a": origin]) { url, body in
+            url.hasPrefix("http://peer-liar/") && url.hasSuffix(layer.description) ? body.reversed() : body
+        }
+        let c = try makeImageStore(scratch.path, "c", policy: ImageFixture.policy(trusting: [key]),
+                                   sources: [PullSource(kind: .peer, baseURL: "http://peer-liar"), PullSource(kind: .peer, baseURL: "http://peer-a")],
+                                   transport: mixed)
+        let recovered = await c.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
+        #expect((try? recovered.get())?.manifestDigest == image.manifestDigest.description)
     }
 
     @Test func pullsFromAPeerOverHTTP() async throws {

@@ -169,3 +169,30 @@ extension Result {
         return nil
     }
 }
+
+@Suite struct ImageReferenceTests {
+    @Test func parsesTheDistributionGrammar() throws {
+        let full = try ImageReference(parsing: "127.0.0.1:5000/demo/web:1")
+        #expect(full.registry == "127.0.0.1:5000" && full.repository == "demo/web" && full.tag == "1" && full.digest == nil)
+        #expect(full.name == "demo/web:1")
+        let plain = try ImageReference(parsing: "busybox")
+        #expect(plain.registry == nil && plain.repository == "busybox" && plain.tag == "latest")
+        let hub = try ImageReference(parsing: "docker.io/library/busybox:1.36")
+        #expect(hub.registry == nil && hub.repository == "busybox" && hub.tag == "1.36")
+        let hex = String(repeating: "a", count: 64)
+        let pinned = try ImageReference(parsing: "localhost:5000/x@sha256:\(hex)")
+        #expect(pinned.registry == "localhost:5000" && pinned.tag == nil && pinned.digest?.hex == hex)
+        for bad in ["", "UPPER/case", "demo//web", "demo/web:", "demo/web:-x", "x@sha256:abc", "x@md5:\(hex)", "-x", "a/b:c:d"] {
+            #expect(throws: ImageReference.ParseError.self, "\(bad)") { _ = try ImageReference(parsing: bad) }
+        }
+    }
+
+    @Test func registryHostsPickTheirScheme() {
+        let configured = [PullSource(kind: .registry, baseURL: "http://registry.site:5000/")]
+        #expect(PullSource.registry(named: "registry.site:5000", configured: configured).baseURL == "http://registry.site:5000")
+        #expect(PullSource.registry(named: "ghcr.io", configured: configured).baseURL == "https://ghcr.io")
+        #expect(PullSource.registry(named: "127.0.0.1:5000", configured: []).baseURL == "http://127.0.0.1:5000")
+        #expect(PullSource.registry(named: "localhost:5000", configured: []).baseURL == "http://localhost:5000")
+        #expect(PullSource.registry(named: "[::1]:5000", configured: []).baseURL == "http://[::1]:5000")
+    }
+}

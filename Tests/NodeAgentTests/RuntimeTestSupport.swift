@@ -18,14 +18,7 @@ enum BusyboxLayer {
         }
         chmod(dir + "/tmp", 0o1777)
         try? fm.copyItem(atPath: "/bin/busybox", toPath: dir + "/bin/busybox")
-        let list = Process()
-        list.executableURL = URL(fileURLWithPath: "/bin/busybox")
-        list.arguments = ["--list"]
-        let pipe = Pipe()
-        list.standardOutput = pipe
-        try? list.run()
-        let names = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        list.waitUntilExit()
+        let names = hostShell("/bin/busybox --list").output
         for name in names.split(separator: "\n") where name != "busybox" {
             try? fm.createSymbolicLink(atPath: dir + "/bin/" + name, withDestinationPath: "busybox")
         }
@@ -50,19 +43,20 @@ struct TestImages: ImageProvider {
 
 func nowMilliseconds() -> EpochMilliseconds { EpochMilliseconds(Date().timeIntervalSince1970 * 1000) }
 
-/// Runs `ip`/shell commands for checks and cleanup in tests.
+/// Runs `ip`/shell commands for checks and cleanup in tests, through popen (not Foundation's Process, whose
+/// launch must not race the agent's own).
 @discardableResult
 func hostShell(_ command: String) -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    do { try p.run() } catch { return (-1, "\(error)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    guard let pipe = popen(command + " 2>&1", "r") else { return (-1, "popen failed") }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, pipe)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    let status = pclose(pipe)
+    return ((status >> 8) & 0xff, String(decoding: bytes, as: UTF8.self))
 }
 
 /// One agent in its own directory with its own bridge and subnet; `close()` drains it, checks nothing leaked,
@@ -90,6 +84,7 @@ final class AgentFixture: Sendable {
         bridge = "orcht0"
         ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
         try? FileManager.default.removeItem(atPath: directory)
+        Self.removeStale()
         var logger = Logger(label: "test.\(name)")
         logger.logLevel = .warning
         agent = NodeAgent(configuration: Self.configuration(directory: directory, bridge: bridge, tweak: tweak), images: TestImages(), logger: logger)
@@ -153,6 +148,15 @@ final class AgentFixture: Sendable {
     func closeExpectingNoLeaks(sourceLocation: SourceLocation = #_sourceLocation) async {
         let leaked = await close()
         #expect(leaked.isEmpty, "leaked: \(leaked)", sourceLocation: sourceLocation)
+    }
+
+    /// Directories of earlier test processes that died mid-test (a crash skips `close()`).
+    static func removeStale() {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where entry.hasPrefix("orch-agent-") {
+            guard let pid = Int32(entry.split(separator: "-").last ?? ""), pid != getpid(), kill(pid, 0) != 0 else { continue }
+            forceClean(directory: "/tmp/" + entry)
+            try? FileManager.default.removeItem(atPath: "/tmp/" + entry)
+        }
     }
 
     /// Last resort after a failed test: kill and delete every container, unmount everything under the directory.

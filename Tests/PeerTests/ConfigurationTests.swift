@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import PeerDaemon
+@testable import PeerDaemon
+import ResourceModel
 import Testing
 
 @Suite("configuration")
@@ -67,12 +68,22 @@ struct ConfigurationTests {
     @Test("the shipped examples in configs/ parse and validate")
     func shippedExamples() throws {
         let directory = Self.repositoryRoot.appendingPathComponent("configs")
-        let files = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let all = try FileManager.default.subpathsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        // configs/manifests/ holds Kubernetes objects for kubectl, not peer configuration.
+        let files = all.filter { !$0.hasPrefix("manifests/") }
         #expect(files.count >= 5, "\(files)")
         for file in files {
             let path = directory.appendingPathComponent(file).path
             let config = try ConfigurationFile.load(path: path)
             try config.validate(source: path)
+        }
+        let manifests = all.filter { $0.hasPrefix("manifests/") }
+        #expect(!manifests.isEmpty)
+        for file in manifests {
+            var object = try YAMLBody.parse(Array(try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8).utf8))
+            let info = try #require(ResourceRegistry.lookup(apiVersion: object["apiVersion"]?.stringValue ?? "", kind: object["kind"]?.stringValue ?? ""), "\(file)")
+            Defaulting.apply(&object, as: info)
+            #expect(Validation.validate(object, as: info).isEmpty, "\(file): \(Validation.validate(object, as: info))")
         }
         let three = try (1...3).map { try ConfigurationFile.load(path: directory.appendingPathComponent("three-peers/peer-\($0).yaml").path) }
         #expect(Set(three.map(\.bindAddress)) == ["127.0.0.1", "127.0.0.2", "127.0.0.3"])

@@ -90,7 +90,8 @@ def main(paths):
     watcher.start()
     import time
     time.sleep(0.5)
-    gone = core[2].delete_namespaced_pod("py-pod", ns)
+    # grace 0: the pod may be bound to a peer that runs no pods, whose agent would never confirm a graceful stop.
+    gone = core[2].delete_namespaced_pod("py-pod", ns, grace_period_seconds=0)
     assert gone.metadata.name == "py-pod"
     apps[0].delete_namespaced_deployment("py-deploy", ns)
     watcher.join(timeout=15)

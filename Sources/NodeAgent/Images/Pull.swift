@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ResourceModel
 import Sodium
 
@@ -26,6 +27,20 @@ public struct PullSource: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(kind.rawValue) \(baseURL)" }
+
+    /// `host:port` of the base URL.
+    var authority: String {
+        String(baseURL.drop { $0 != "/" }.drop { $0 == "/" })
+    }
+
+    /// The registry a reference names (`127.0.0.1:5000/demo/web:1`): as configured if a source has that host,
+    /// else HTTPS, or plain HTTP on loopback (digests and signatures protect the content either way).
+    static func registry(named host: String, configured: [PullSource]) -> PullSource {
+        if let known = configured.first(where: { $0.authority == host }) { return known }
+        let name = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }.dropFirst()) : String(host.prefix { $0 != ":" })
+        let loopback = name == "localhost" || name.hasPrefix("127.") || name == "::1"
+        return PullSource(kind: .registry, baseURL: (loopback ? "http://" : "https://") + host)
+    }
 }
 
 /// An answer from a distribution endpoint.
@@ -68,10 +83,10 @@ extension DistributionTransport {
 public struct HTTPDistributionTransport: DistributionTransport {
     var client: HTTPClient
 
-    public init(timeout: Duration = .seconds(300), maximumBodyBytes: Int = 1 << 30) {
-        client = HTTPClient()
-        client.timeout = timeout
-        client.maximumBodyBytes = maximumBodyBytes
+    /// `client` carries TLS trust and the bearer token for `https://` peers; its timeout bounds each blob.
+    public init(client: HTTPClient = HTTPClient(), timeout: Duration = .seconds(300)) {
+        self.client = client
+        self.client.timeout = timeout
     }
 
     public func get(_ url: String, headers: [(String, String)]) async throws -> DistributionReply {
@@ -83,14 +98,20 @@ public struct HTTPDistributionTransport: DistributionTransport {
 
     /// Streams the body to disk while hashing it, so a layer never sits whole in memory.
     public func download(_ url: String, to path: String) async throws -> (status: Int, digest: Digest, size: Int64) {
-        guard let target = HTTPClient.Target(url) else { throw HTTPClient.ClientError(description: "'\(url)' is not an http:// URL") }
+        guard let target = HTTPClient.Target(url) else { throw HTTPClient.ClientError(description: "'\(url)' is not an http:// or https:// URL") }
         let group = client.group
+        let tls = target.secure ? try client.tlsContext() : nil
+        let serverName = ClientRequestTarget.isIPAddress(target.host) ? nil : target.host
+        let token = client.bearerToken
         return try await withDeadline(client.timeout, what: "GET \(url)") {
             let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
             do {
                 channel = try await ClientBootstrap(group: group)
                     .connect(host: target.host, port: target.port) { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            if let tls {
+                                try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                            }
                             try channel.pipeline.syncOperations.addHTTPClientHandlers()
                             return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                         }
@@ -102,6 +123,7 @@ public struct HTTPDistributionTransport: DistributionTransport {
                 var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path)
                 head.headers.add(name: "Host", value: "\(target.host):\(target.port)")
                 head.headers.add(name: "Connection", value: "close")
+                if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
                 try await outbound.write(.head(head))
                 try await outbound.write(.end(nil))
                 var status = 0
@@ -173,13 +195,15 @@ extension ImageStore {
     }
 
     private func pullOnce(_ reference: ImageReference, sources explicit: [PullSource]?) async throws(ImageStoreError) -> Digest {
+        let configured = explicit ?? currentSources()
         var ordered: [PullSource] = []
-        if let registry = reference.registry { ordered.append(PullSource(kind: .registry, baseURL: "http://\(registry)")) }
-        for source in explicit ?? currentSources() where !ordered.contains(source) { ordered.append(source) }
+        if let registry = reference.registry { ordered.append(PullSource.registry(named: registry, configured: configured)) }
+        for source in configured where !ordered.contains(source) { ordered.append(source) }
         guard !ordered.isEmpty else {
             throw ImageStoreError(.pull, "image \(reference) is not on this node and no registry or peer is configured to pull it from")
         }
         var failures: [String] = []
+        var tampered: ImageStoreError?
         for (position, source) in ordered.enumerated() {
             do {
                 let digest = try await pull(reference, from: source)
@@ -190,10 +214,12 @@ extension ImageStore {
                 logger.info("pulled image", metadata: ["image": "\(reference)", "digest": "\(digest)", "source": "\(source)"])
                 return digest
             } catch {
-                if error.kind == .tampered { throw error }
+                // A source serving altered bytes is reported, but the next one may be honest: nothing it sent was kept.
+                if error.kind == .tampered { tampered = error }
                 failures.append("\(source): \(error.message)")
             }
         }
+        if let tampered { throw tampered }
         throw ImageStoreError(.pull, "cannot pull \(reference): " + failures.joined(separator: "; "))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,6 +7,10 @@ import Glibc
 /// Runs helper programs (runc, CNI plugins, unshare) and waits for them without blocking a thread of the
 /// cooperative pool.
 struct Command {
+    /// Foundation's `Process.run()` is not safe to call from several threads at once (seen: a crash in its
+    /// memcpy with pods starting side by side), so launches take turns; waiting for exits does not.
+    static let launching = Mutex(())
+
     struct Result: Sendable {
         var status: Int32
         var output: [UInt8]
@@ -47,7 +52,7 @@ struct Command {
             exited.continuation.finish()
         }
         do {
-            try process.run()
+            try Self.launching.withLock { _ in try process.run() }
         } catch {
             throw Failure(description: "cannot start \(executable): \(error)")
         }

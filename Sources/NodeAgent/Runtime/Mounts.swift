@@ -82,6 +82,16 @@ enum Files {
 
     static func write(_ path: String, _ text: String, mode: Int = 0o644) throws { try write(path, Array(text.utf8), mode: mode) }
 
+    /// Rewrites a file in place (same inode), for files bind-mounted into running containers.
+    static func overwrite(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw Mounts.Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count else { throw Mounts.Failure(description: "write \(path): \(String(cString: strerror(errno)))") }
+    }
+
     /// Reads to end of file with read(2): procfs and cgroupfs files report size 0, so nothing may trust the size.
     static func read(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

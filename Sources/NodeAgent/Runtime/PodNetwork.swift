@@ -42,10 +42,12 @@ public struct PodNetwork: Sendable {
     /// Attaches the pod's network namespace; returns its IPv4 address.
     func add(podUID: String, netns: String) async throws -> String {
         let lo: JSONValue = ["cniVersion": "1.0.0", "name": "lo", "type": "loopback"]
-        try await Command.check(settings.pluginDirectory + "/loopback", [], input: Array(lo.serialized().utf8),
-                                environment: environment("ADD", containerID: podUID, netns: netns, interface: "lo"))
+        // The two plugins touch different interfaces, so they run side by side.
+        async let loopback = Command.check(settings.pluginDirectory + "/loopback", [], input: Array(lo.serialized().utf8),
+                                           environment: environment("ADD", containerID: podUID, netns: netns, interface: "lo"))
         let result = try await Command.check(settings.pluginDirectory + "/bridge", [], input: Array(bridgeConfig().serialized().utf8),
                                              environment: environment("ADD", containerID: podUID, netns: netns, interface: "eth0"))
+        _ = try await loopback
         guard let parsed = try? JSONValue.parse(result.output),
               let address = parsed["ips"]?.arrayValue?.first?["address"]?.stringValue,
               let ip = address.split(separator: "/").first else {

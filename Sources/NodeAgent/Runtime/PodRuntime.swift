@@ -49,6 +49,8 @@ final class PodRuntime: Sendable {
         var startFailures: [ContainerKey: RuntimeFailure] = [:]
         var probeResults: [ProbeResult] = []
         var probesInFlight: Int = 0
+        /// CNI ADD of each pod, running while its containers are created; its value is the pod IP.
+        var network: [String: Task<String, any Error>] = [:]
     }
 
     let directory: String
@@ -99,6 +101,16 @@ final class PodRuntime: Sendable {
                     records[record.id] = record
                 }
             }
+        }
+        for (uid, sandbox) in sandboxes where sandbox.ip == nil {
+            // The previous agent died while CNI ran: start the pod over.
+            for (id, record) in records where record.podUID == uid {
+                await runc.delete(id)
+                records[id] = nil
+            }
+            sandboxes[uid] = nil
+            await teardownNetwork(uid: uid)
+            await removeSandboxFiles(uid: uid)
         }
         let listed = await runc.list()
         for item in listed where records[item.id] == nil {
@@ -224,34 +236,77 @@ final class PodRuntime: Sendable {
         }
     }
 
+    /// Creates the pod's namespaces and starts CNI ADD in the background: containers are created (`runc create`)
+    /// meanwhile and started only once the network is up, so no container process runs before it has its IP.
     func createSandbox(pod: Pod, now: EpochMilliseconds) async {
         guard let uid = pod.metadata?.uid else { return }
         let dir = podDirectory(uid)
+        let hostname = String((pod.spec?.hostname ?? pod.metadata?.name ?? uid).prefix(63))
         do {
             for sub in ["ns", "shm", "etc", "volumes", "containers", "logs"] { try Files.makeDirectory(dir + "/" + sub) }
             let ns = dir + "/ns"
+            Mounts.unmountAll(under: ns)
             for name in ["net", "ipc", "uts"] where !Files.exists(ns + "/" + name) { try Files.write(ns + "/" + name, []) }
-            let hostname = String((pod.spec?.hostname ?? pod.metadata?.name ?? uid).prefix(63))
             try await Command.check("/usr/bin/unshare", ["--net=\(ns)/net", "--ipc=\(ns)/ipc", "--uts=\(ns)/uts", "hostname", hostname])
             if Mounts.mounted(under: dir + "/shm").isEmpty { try Mounts.tmpfs(target: dir + "/shm", options: "mode=1777,size=64m") }
-            let ip = try await network.add(podUID: uid, netns: ns + "/net")
-            try Files.write(dir + "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\(ip)\t\(hostname)\n")
+            try Files.write(dir + "/etc/hosts", Self.hosts(ip: nil, hostname: hostname))
             try Files.write(dir + "/etc/hostname", hostname + "\n")
-            let resolv = Files.read("/etc/resolv.conf") ?? []
-            try Files.write(dir + "/etc/resolv.conf", resolv)
-            let record = SandboxRecord(uid: uid, namespace: pod.metadata?.namespace ?? "default", name: pod.metadata?.name ?? "", ip: ip, createdAt: now)
+            try Files.write(dir + "/etc/resolv.conf", Files.read("/etc/resolv.conf") ?? [])
+            let record = SandboxRecord(uid: uid, namespace: pod.metadata?.namespace ?? "default", name: pod.metadata?.name ?? "", ip: nil, createdAt: now)
             try Files.write(dir + "/sandbox.json", [UInt8](try JSONEncoder().encode(record)))
+            let network = self.network
+            let task = Task<String, any Error> {
+                do {
+                    let ip = try await network.add(podUID: uid, netns: ns + "/net")
+                    // In place: containers already created hold a bind mount of this very file.
+                    try Files.overwrite(dir + "/etc/hosts", Self.hosts(ip: ip, hostname: hostname))
+                    let ready = self.state.withLock { s -> SandboxRecord? in
+                        s.sandboxes[uid]?.ip = ip
+                        return s.sandboxes[uid]
+                    }
+                    if let ready { try Files.write(dir + "/sandbox.json", [UInt8](try JSONEncoder().encode(ready))) }
+                    return ip
+                } catch {
+                    self.logger.warning("pod network failed", metadata: ["pod": "\(uid)", "error": "\(error)"])
+                    self.state.withLock {
+                        $0.sandboxFailures[uid] = RuntimeFailure(reason: "FailedCreatePodSandBox", message: "\(error)", at: now)
+                    }
+                    throw error
+                }
+            }
             state.withLock {
                 $0.sandboxes[uid] = record
+                $0.network[uid] = task
                 $0.sandboxFailures[uid] = nil
             }
         } catch {
             logger.warning("pod sandbox failed", metadata: ["pod": "\(uid)", "error": "\(error)"])
-            await teardownNetwork(uid: uid)
             Mounts.unmountAll(under: dir + "/ns")
             Mounts.unmountAll(under: dir + "/shm")
+            Files.remove(dir + "/sandbox.json")
             state.withLock { $0.sandboxFailures[uid] = RuntimeFailure(reason: "FailedCreatePodSandBox", message: "\(error)", at: now) }
         }
+    }
+
+    static func hosts(ip: String?, hostname: String) -> String {
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + (ip.map { "\($0)\t\(hostname)\n" } ?? "")
+    }
+
+    /// The pod IP once CNI has given it; throws if the pod's network could not be set up.
+    func podIP(_ uid: String) async throws -> String {
+        let (task, ip) = state.withLock { ($0.network[uid], $0.sandboxes[uid]?.ip) }
+        if let ip { return ip }
+        guard let task else { throw ConfigError(description: "the pod has no network") }
+        return try await task.value
+    }
+
+    /// A sandbox whose network failed is dropped whole, so the core creates it again.
+    func dropFailedSandbox(uid: String) async {
+        let failed = state.withLock { $0.sandboxes[uid] != nil && $0.sandboxes[uid]?.ip == nil && $0.sandboxFailures[uid] != nil }
+        guard failed else { return }
+        let failure = state.withLock { $0.sandboxFailures[uid] }
+        await removeSandbox(uid: uid)
+        state.withLock { $0.sandboxFailures[uid] = failure }
     }
 
     func teardownNetwork(uid: String) async {
@@ -262,6 +317,7 @@ final class PodRuntime: Sendable {
     }
 
     func removeSandbox(uid: String) async {
+        if let task = state.withLock({ $0.network.removeValue(forKey: uid) }) { _ = try? await task.value }
         await teardownNetwork(uid: uid)
         await removeSandboxFiles(uid: uid)
         state.withLock {
@@ -296,7 +352,9 @@ final class PodRuntime: Sendable {
             let volumes: [String: String]
             do {
                 volumes = try Volumes.prepare(pod: pod, directory: pod_ + "/volumes", sources: sources)
-                environment = try Environment.resolve(container: container, pod: pod, podIP: sandbox.ip, hostIP: hostIP, sources: sources)
+                let needsIP = (container.env ?? []).contains { $0.valueFrom?.fieldRef?.fieldPath == "status.podIP" }
+                let ip = needsIP ? try? await podIP(uid) : sandbox.ip
+                environment = try Environment.resolve(container: container, pod: pod, podIP: ip, hostIP: hostIP, sources: sources)
             } catch {
                 throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
             }
@@ -326,7 +384,20 @@ final class PodRuntime: Sendable {
             Files.remove(logPath)
             let pid: Int32
             do {
-                pid = try await runc.run(id: id, bundle: bundle, logPath: logPath)
+                pid = try await runc.create(id: id, bundle: bundle, logPath: logPath)
+            } catch {
+                await runc.delete(id)
+                throw StartError(reason: "CreateContainerError", message: "\(error)")
+            }
+            do {
+                _ = try await podIP(uid)
+            } catch {
+                await runc.delete(id)
+                await dropFailedSandbox(uid: uid)
+                throw StartError(reason: "CreateContainerError", message: "pod network: \(error)")
+            }
+            do {
+                try await runc.start(id: id)
             } catch {
                 await runc.delete(id)
                 throw StartError(reason: "RunContainerError", message: "\(error)")

@@ -12,21 +12,29 @@ struct Runc: Sendable {
         var status: String
     }
 
-    /// Creates and starts a detached container; its stdout and stderr append to `logPath`.
-    func run(id: String, bundle: String, logPath: String) async throws -> Int32 {
+    /// Creates a container (its init waits before exec'ing the process); stdout and stderr append to `logPath`,
+    /// bound now. Returns the init's pid.
+    func create(id: String, bundle: String, logPath: String) async throws -> Int32 {
         let pidFile = bundle + "/pid"
         Files.remove(pidFile)
         let runcLog = bundle + "/runc.log"
         Files.remove(runcLog)
-        let result = try await Command.run(binary, ["--root", root, "--log", runcLog, "run", "-d", "--pid-file", pidFile, "--bundle", bundle, id],
+        let result = try await Command.run(binary, ["--root", root, "--log", runcLog, "create", "--pid-file", pidFile, "--bundle", bundle, id],
                                            stdoutPath: logPath, timeout: .seconds(60))
         guard result.status == 0 else {
-            throw Command.Failure(description: Self.lastError(runcLog) ?? "runc run exited \(result.status)")
+            throw Command.Failure(description: Self.lastError(runcLog) ?? "runc create exited \(result.status)")
         }
         guard let text = Files.read(pidFile), let pid = Int32(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw Command.Failure(description: "runc run wrote no pid file")
         }
         return pid
+    }
+
+    func start(id: String) async throws {
+        let result = try await Command.run(binary, ["--root", root, "start", id], timeout: .seconds(60))
+        guard result.status == 0 else {
+            throw Command.Failure(description: (result.error.isEmpty ? result.text : result.error).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
     }
 
     /// runc logs one line of logfmt or JSON per message; the last `msg` is the reason.

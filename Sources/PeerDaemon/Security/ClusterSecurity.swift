@@ -39,8 +39,6 @@ final class ClusterSecurity: Sendable {
     let configuration: PeerConfiguration
     let logger: Logger
     private let material = Mutex<Material?>(nil)
-    /// True when this peer made the cluster's key and CA and must put them into the store.
-    private let createdHere: Bool
 
     static func clusterKeyPath(_ dir: String) -> String { dir + "/cluster.key" }
     static func authorityPath(_ dir: String) -> String { dir + "/authority.json" }
@@ -55,7 +53,6 @@ final class ClusterSecurity: Sendable {
         self.logger = logger
         let keyPath = Self.clusterKeyPath(dataDirectory)
         if SmallFile.exists(keyPath) {
-            createdHere = false
             let key: SecretBoxKey
             do { key = try SecretBoxKey(base64: try SmallFile.read(keyPath).trimmingWhitespace()) } catch {
                 throw SetupError(description: "cluster key \(keyPath) is unreadable: \(error)")
@@ -77,7 +74,6 @@ final class ClusterSecurity: Sendable {
                 pendingKey.withLock { $0 = key }
             }
         } else if configuration.join.isEmpty {
-            createdHere = true
             do {
                 let key = try SecretBoxKey.generate()
                 let authority = try ClusterAuthority.create(clusterName: configuration.name, now: now)
@@ -91,8 +87,6 @@ final class ClusterSecurity: Sendable {
             }
             logger.notice("created the cluster CA, cluster key and admin token", metadata: [
                 "ca": "\(Self.caPath(dataDirectory))", "token": "\(Self.tokenPath(dataDirectory))"])
-        } else {
-            createdHere = false
         }
     }
 
@@ -213,7 +207,8 @@ final class ClusterSecurity: Sendable {
         }
     }
 
-    /// true once the store holds the record (ours, or one that opens with our key).
+    /// true once the store holds the record (ours, or one that opens with our key). Any holder writes it when
+    /// missing (create-only, so the first write wins): a first peer that crashed before its write is covered.
     private func ensureRecord(_ material: Material, consensus: ConsensusNode) async throws -> Bool {
         let existing = try await consensus.read(.linearizable) { $0.get(ClusterKeys.authorityKey)?.value }
         if let existing {
@@ -222,7 +217,6 @@ final class ClusterSecurity: Sendable {
             }
             return true
         }
-        guard createdHere else { return false }
         let result = try await consensus.propose(.put(key: ClusterKeys.authorityKey, value: material.record.encoded(), expectedModRevision: 0))
         if case .applied = result { logger.info("stored the cluster CA and admin token (sealed) in the cluster store") }
         return true
