@@ -13,10 +13,25 @@ public struct PodStatusUpdate: Sendable, Equatable {
     public var status: PodStatus
 }
 
-/// What one `reconcile` produced: status changes to write (as one batch) and deleted pods whose containers and
-/// sandbox are gone, so the store may remove them.
+/// A Kubernetes Event about a pod, in kubelet's words (`reason` such as `Started`, `BackOff`, `Failed`,
+/// `ErrImageSignature`, `OOMKilling`), for the lead to write as an `events.k8s.io`/`v1` Event.
+public struct PodEvent: Sendable, Equatable {
+    public var namespace: String
+    public var podName: String
+    public var podUID: String
+    /// `Normal` or `Warning`.
+    public var type: String
+    public var reason: String
+    public var message: String
+    /// `spec.containers{name}`, as kubelet sets `involvedObject.fieldPath`.
+    public var fieldPath: String?
+}
+
+/// What one `reconcile` produced: status changes to write (as one batch), events, and deleted pods whose
+/// containers and sandbox are gone, so the store may remove them.
 public struct NodeAgentReport: Sendable {
     public var statuses: [PodStatusUpdate] = []
+    public var events: [PodEvent] = []
     public var finalized: [(namespace: String, name: String, uid: String)] = []
 }
 
@@ -119,8 +134,9 @@ public actor NodeAgent {
         }
         var report = NodeAgentReport()
         for (uid, status) in output.statuses.sorted(by: { $0.key < $1.key }) where reported[uid] != status {
-            reported[uid] = status
             let meta = desired[uid]?.metadata
+            report.events += Self.events(from: reported[uid], to: status, namespace: meta?.namespace ?? "default", name: meta?.name ?? "", uid: uid)
+            reported[uid] = status
             report.statuses.append(PodStatusUpdate(namespace: meta?.namespace ?? "default", name: meta?.name ?? "", uid: uid, status: status))
         }
         for uid in output.finalized {
@@ -129,6 +145,38 @@ public actor NodeAgent {
         }
         for uid in reported.keys where desired[uid] == nil { reported[uid] = nil }
         return report
+    }
+
+    /// Events for what changed between two statuses of a pod: a container started, began waiting for a reason
+    /// worth telling (image refused, bad config, back-off), or was OOM-killed.
+    static func events(from old: PodStatus?, to new: PodStatus, namespace: String, name: String, uid: String) -> [PodEvent] {
+        var events: [PodEvent] = []
+        let before = Dictionary(((old?.initContainerStatuses ?? []) + (old?.containerStatuses ?? [])).map { ($0.name, $0) },
+                                uniquingKeysWith: { a, _ in a })
+        let initNames = Set((new.initContainerStatuses ?? []).map(\.name))
+        for c in (new.initContainerStatuses ?? []) + (new.containerStatuses ?? []) {
+            let previous = before[c.name]
+            let fieldPath = initNames.contains(c.name) ? "spec.initContainers{\(c.name)}" : "spec.containers{\(c.name)}"
+            func emit(_ type: String, _ reason: String, _ message: String) {
+                events.append(PodEvent(namespace: namespace, podName: name, podUID: uid, type: type, reason: reason, message: message, fieldPath: fieldPath))
+            }
+            if c.state?.running != nil, c.containerID != previous?.containerID || previous?.state?.running == nil {
+                emit("Normal", "Started", "Started container \(c.name)")
+            }
+            if let waiting = c.state?.waiting, let reason = waiting.reason, reason != previous?.state?.waiting?.reason,
+               !["ContainerCreating", "PodInitializing"].contains(reason) {
+                switch reason {
+                case "CrashLoopBackOff": emit("Warning", "BackOff", "Back-off restarting failed container \(c.name) in pod \(name)")
+                default: emit("Warning", reason, waiting.message ?? reason)
+                }
+            }
+            let terminated = c.state?.terminated ?? c.lastState?.terminated
+            if let terminated, terminated.reason == "OOMKilled",
+               terminated.containerID != (previous?.state?.terminated ?? previous?.lastState?.terminated)?.containerID {
+                emit("Warning", "OOMKilling", "Container \(c.name) was killed: out of memory")
+            }
+        }
+        return events
     }
 
     func execute(_ actions: [SyncAction], now: EpochMilliseconds) async {

@@ -68,13 +68,8 @@ struct PodContext {
                 }
             }
         }
-        for key in cache.podsWithPreferredTerms {
-            guard let other = cache.pods[key], let n = other.nodeName else { continue }
-            for (terms, sign) in [(other.preferredAffinity, 1), (other.preferredAntiAffinity, -1)] {
-                for term in terms where term.matches(namespace: ns, labels: info.labels) {
-                    if let v = cache.label(term.topologyKey, onNode: n) { addWeight(term.topologyKey, v, sign * term.weight) }
-                }
-            }
+        for group in cache.preferredGroups.values where group.term.matches(namespace: ns, labels: info.labels) {
+            for (value, w) in group.domainWeights { addWeight(group.term.topologyKey, value, w) }
         }
 
         // Topology spread: counts per domain over the nodes this pod could use at all.

@@ -219,6 +219,9 @@ public struct SchedulingCache: Sendable {
     /// Existing pods' required anti-affinity, grouped by term: where (topology value → pod count) such pods run.
     /// Newcomers check each distinct term once instead of every pod.
     var antiAffinityGroups: [String: (term: AffinityTerm, domainCounts: [String: Int])] = [:]
+    /// Existing pods' preferred affinity (+) and anti-affinity (−) terms grouped by term: the summed weight per
+    /// topology value. A newcomer reads each distinct term once instead of every pod that has one.
+    var preferredGroups: [String: (term: AffinityTerm, domainWeights: [String: Int])] = [:]
     /// Pods bound to a node the cache does not know (yet); they count once the node appears.
     var orphanedPods: Set<PodKey> = []
 
@@ -250,10 +253,27 @@ public struct SchedulingCache: Sendable {
         }
     }
 
+    mutating func countPreferred(_ info: PodInfo, _ delta: Int) {
+        guard let node = info.nodeName else { return }
+        for (terms, sign) in [(info.preferredAffinity, 1), (info.preferredAntiAffinity, -1)] {
+            for term in terms {
+                guard let value = label(term.topologyKey, onNode: node) else { continue }
+                let sig = (sign > 0 ? "+" : "-") + term.signature
+                if preferredGroups[sig] == nil { preferredGroups[sig] = (term, [:]) }
+                let w = (preferredGroups[sig]?.domainWeights[value] ?? 0) + delta * sign * term.weight
+                preferredGroups[sig]?.domainWeights[value] = w != 0 ? w : nil
+            }
+        }
+    }
+
+    var hasTermGroups: Bool { !podsWithRequiredAntiAffinity.isEmpty || !podsWithPreferredTerms.isEmpty }
+
     /// After node labels change or nodes come and go.
     mutating func rebuildAntiAffinityGroups() {
         antiAffinityGroups = [:]
         for key in podsWithRequiredAntiAffinity.sorted() { if let p = pods[key] { countAntiAffinity(p, 1) } }
+        preferredGroups = [:]
+        for key in podsWithPreferredTerms.sorted() { if let p = pods[key] { countPreferred(p, 1) } }
     }
 
     public mutating func upsertNode(_ node: Node) {
@@ -267,7 +287,7 @@ public struct SchedulingCache: Sendable {
             let relabelled = old.labels != info.labels
             nodes[i] = info
             fits[i] = NodeFit(info)
-            if relabelled && !podsWithRequiredAntiAffinity.isEmpty { rebuildAntiAffinityGroups() }
+            if relabelled && hasTermGroups { rebuildAntiAffinityGroups() }
         } else {
             nodeIndex[info.name] = nodes.count
             nodes.append(info)
@@ -278,7 +298,7 @@ public struct SchedulingCache: Sendable {
                 if let p = pods[key] { nodes[nodes.count - 1].add(p) }
             }
             fits[nodes.count - 1] = NodeFit(nodes[nodes.count - 1])
-            if !waiting.isEmpty && !podsWithRequiredAntiAffinity.isEmpty { rebuildAntiAffinityGroups() }
+            if !waiting.isEmpty && hasTermGroups { rebuildAntiAffinityGroups() }
         }
     }
 
@@ -294,7 +314,7 @@ public struct SchedulingCache: Sendable {
         }
         nodes.removeLast()
         fits.removeLast()
-        if !podsWithRequiredAntiAffinity.isEmpty { rebuildAntiAffinityGroups() }
+        if hasTermGroups { rebuildAntiAffinityGroups() }
     }
 
     /// Adds (or replaces) a pod. Only pods bound to a node and not terminal count.
@@ -322,7 +342,10 @@ public struct SchedulingCache: Sendable {
             podsWithRequiredAntiAffinity.insert(key)
             countAntiAffinity(info, 1)
         }
-        if !info.preferredAffinity.isEmpty || !info.preferredAntiAffinity.isEmpty { podsWithPreferredTerms.insert(key) }
+        if !info.preferredAffinity.isEmpty || !info.preferredAntiAffinity.isEmpty {
+            podsWithPreferredTerms.insert(key)
+            countPreferred(info, 1)
+        }
         if let i = nodeIndex[nodeName] {
             nodes[i].add(info)
             fits[i] = NodeFit(nodes[i])
@@ -336,7 +359,7 @@ public struct SchedulingCache: Sendable {
         podsByNamespace[key.namespace]?.remove(key)
         for (k, v) in info.labels { labelIndex[key.namespace]?[k + "=" + v]?.remove(key) }
         if podsWithRequiredAntiAffinity.remove(key) != nil { countAntiAffinity(info, -1) }
-        podsWithPreferredTerms.remove(key)
+        if podsWithPreferredTerms.remove(key) != nil { countPreferred(info, -1) }
         orphanedPods.remove(key)
         if let n = info.nodeName, let i = nodeIndex[n] {
             nodes[i].remove(info)

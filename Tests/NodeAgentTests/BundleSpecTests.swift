@@ -136,4 +136,17 @@ import Testing
         #expect(ContainerLogs.tail(text, lines: 0) == [])
         #expect(ContainerLogs.tail(Array("a\nb".utf8), lines: 1) == Array("b".utf8))
     }
+
+    @Test func eventsFollowStatusChanges() throws {
+        func status(_ json: String) throws -> PodStatus { try JSONValue.parse(json).decode(PodStatus.self) }
+        let waiting = try status(#"{"containerStatuses":[{"name":"c","image":"i","imageID":"","ready":false,"restartCount":0,"state":{"waiting":{"reason":"ErrImageSignature","message":"not signed by a trusted key"}}}]}"#)
+        let refused = NodeAgent.events(from: nil, to: waiting, namespace: "ns", name: "p", uid: "u")
+        #expect(refused == [PodEvent(namespace: "ns", podName: "p", podUID: "u", type: "Warning", reason: "ErrImageSignature",
+                                     message: "not signed by a trusted key", fieldPath: "spec.containers{c}")])
+        #expect(NodeAgent.events(from: waiting, to: waiting, namespace: "ns", name: "p", uid: "u").isEmpty)
+        let running = try status(#"{"containerStatuses":[{"name":"c","image":"i","imageID":"","ready":true,"restartCount":0,"containerID":"runc://u_c_0","state":{"running":{}}}]}"#)
+        #expect(NodeAgent.events(from: waiting, to: running, namespace: "ns", name: "p", uid: "u").map(\.reason) == ["Started"])
+        let oom = try status(#"{"containerStatuses":[{"name":"c","image":"i","imageID":"","ready":false,"restartCount":1,"lastState":{"terminated":{"exitCode":137,"reason":"OOMKilled","containerID":"runc://u_c_0"}},"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}"#)
+        #expect(NodeAgent.events(from: running, to: oom, namespace: "ns", name: "p", uid: "u").map(\.reason) == ["BackOff", "OOMKilling"])
+    }
 }

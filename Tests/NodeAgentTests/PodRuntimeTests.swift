@@ -284,6 +284,8 @@ extension PodRuntimeTests {
     @Test func noLeaksOverCreateDeleteCycles() async throws {
         let cycles = Int(ProcessInfo.processInfo.environment["LEAK_CYCLES"] ?? "") ?? 3
         let f = try await AgentFixture("leaks")
+        func descriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+        var baseline = 0
         let volumes = #"[{"name":"m","emptyDir":{"medium":"Memory"}},{"name":"s","secret":{"secretName":"x"}}]"#
         var secret = Secret()
         secret.data = ["k": "dg=="]
@@ -302,6 +304,10 @@ extension PodRuntimeTests {
             let leaked = AgentFixture.leaks(directory: f.directory, bridge: f.bridge)
             #expect(leaked.isEmpty, "cycle \(cycle): \(leaked)")
             if !leaked.isEmpty { break }
+            // File descriptors: measured after the first cycle (NIO and Foundation open theirs lazily), then flat.
+            if cycle == 0 { baseline = descriptors() } else if cycle == cycles - 1 {
+                #expect(descriptors() <= baseline + 8, "descriptors grew from \(baseline) to \(descriptors())")
+            }
         }
         await f.closeExpectingNoLeaks()
     }

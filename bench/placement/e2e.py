@@ -112,8 +112,14 @@ def main():
         def creator(k):
             cl = Client(ips[k % 3])
             for i in range(k, args.pods, args.clients):
-                st, body = cl.request("POST", "/api/v1/namespaces/default/pods", pod(i))
-                if st != 201:
+                # A loaded machine can miss an election: retry while the store is unavailable; 409 means an
+                # earlier attempt landed.
+                for attempt in range(50):
+                    st, body = cl.request("POST", "/api/v1/namespaces/default/pods", pod(i))
+                    if st not in (500, 503, 504):
+                        break
+                    time.sleep(0.2)
+                if st not in (201, 409):
                     errors.append((st, body[:200]))
         threads = [threading.Thread(target=creator, args=(k,)) for k in range(args.clients)]
         for t in threads:
