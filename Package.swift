@@ -111,6 +111,8 @@ let package = Package(
         .testTarget(name: "PeerTests", dependencies: ["PeerDaemon", "Consensus", "ResourceModel", "Simulation"]),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Simulation"]),
         .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "ResourceModel", "Sodium"]),
+        // Real peers in network namespaces that the tests create and remove, under a nemesis.
+        .testTarget(name: "EndToEndTests", dependencies: ["PeerDaemon", "NodeAgent", "Simulation"]),
     ],
     swiftLanguageModes: [.v6]
 )

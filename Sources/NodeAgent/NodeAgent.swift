@@ -54,6 +54,8 @@ public actor NodeAgent {
         public var network = PodNetwork.Settings()
         public var logs = ContainerLogs()
         public var runc = "/usr/sbin/runc"
+        /// The cgroup (in every hierarchy) under which pods get `<podUID>/<container>`; one agent owns it.
+        public var cgroupParent = "orch"
         /// The pids limit of a container that sets none (`resources.limits.pids`).
         public var defaultPidsLimit: Int64 = 4096
         /// Kept back from capacity for the system and the peer itself.
@@ -89,6 +91,11 @@ public actor NodeAgent {
     }
 
     public init(configuration: Configuration, images: any ImageProvider, logger: Logger) {
+        var configuration = configuration
+        // runc resolves relative paths against its own working directory.
+        if !configuration.directory.hasPrefix("/") {
+            configuration.directory = FileManager.default.currentDirectoryPath + "/" + configuration.directory
+        }
         self.configuration = configuration
         self.logger = logger
         var settings = configuration.backoff
@@ -96,7 +103,7 @@ public actor NodeAgent {
         self.core = PodSync(settings: settings)
         self.runtime = PodRuntime(directory: configuration.directory, runcBinary: configuration.runc, network: configuration.network,
                                   logs: configuration.logs, images: images, defaultPidsLimit: configuration.defaultPidsLimit,
-                                  hostIP: configuration.hostIP, logger: logger)
+                                  hostIP: configuration.hostIP, cgroupParent: configuration.cgroupParent, logger: logger)
     }
 
     /// Prepares the directory, becomes the subreaper of the containers it starts, and re-adopts what a previous

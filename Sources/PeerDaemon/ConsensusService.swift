@@ -107,6 +107,9 @@ final class ConsensusService: Service {
                 switch member.status {
                 case .alive: health = .alive; deadSince[id] = nil
                 case .suspect: health = .suspect
+                case .dead where node.isCaughtUp(id, lag: 0):
+                    // Gossip can lag a healed partition; a member Raft still replicates to is not removed.
+                    health = .suspect; deadSince[id] = nil
                 case .dead:
                     let since = deadSince[id] ?? now
                     deadSince[id] = since

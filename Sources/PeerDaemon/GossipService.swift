@@ -56,6 +56,7 @@ final class GossipService: Service {
             "api": GossipNode.formatAddress(host: configuration.bindAddress, port: configuration.apiPort),
             "raft": GossipNode.formatAddress(host: configuration.bindAddress, port: configuration.raftPort),
             "version": PeerVersion.current,
+            "runsPods": Peer.podsUnavailableReason(configuration) == nil ? "true" : "false",
         ].merging(NodeCapacity.gossipEntries(maxPods: configuration.maxPods)) { ours, _ in ours }
     }
 

@@ -123,6 +123,7 @@ struct NodeAgentService: ServiceLifecycle.Service {
             for await update in group { if let update { failed[update.uid] = update } }
             return failed
         }
+        for event in report.events { await record(event) }
         for (namespace, name, uid) in report.finalized {
             let body = JSONValue.object(["kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
                                          "preconditions": ["uid": .string(uid)]])
@@ -160,6 +161,28 @@ struct NodeAgentService: ServiceLifecycle.Service {
             }
         }
         return false
+    }
+
+    /// An Event as kubelet writes it, so `kubectl describe pod` says why a container waits or restarts.
+    func record(_ event: PodEvent) async {
+        let now = Timestamp.format(epochSeconds: Int64(Date().timeIntervalSince1970))
+        var involved: JSONValue = ["kind": "Pod", "apiVersion": "v1", "namespace": .string(event.namespace),
+                                   "name": .string(event.podName), "uid": .string(event.podUID)]
+        if let fieldPath = event.fieldPath { involved["fieldPath"] = .string(fieldPath) }
+        let object: JSONValue = [
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": ["generateName": .string(event.podName + "."), "namespace": .string(event.namespace)],
+            "involvedObject": involved, "type": .string(event.type), "reason": .string(event.reason),
+            "message": .string(event.message), "source": ["component": "kubelet", "host": .string(nodeName)],
+            "firstTimestamp": .string(now), "lastTimestamp": .string(now), "count": 1,
+            "reportingComponent": "kubelet", "reportingInstance": .string(nodeName),
+        ]
+        let response = await kubernetes.handle(KubeRequest(method: "POST", path: "/api/v1/namespaces/\(event.namespace)/events",
+                                                           headers: ["Content-Type": "application/json"],
+                                                           body: Array(object.serialized().utf8)))
+        if response.status != 201 {
+            logger.debug("event not recorded", metadata: ["reason": "\(event.reason)", "code": "\(response.status)"])
+        }
     }
 
     static func reference(_ object: JSONValue) -> String {

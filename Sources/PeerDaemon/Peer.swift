@@ -111,12 +111,10 @@ public struct Peer: Sendable {
     /// The node agent and its image store, or nil when this peer runs no pods (by configuration, or because the
     /// machine cannot: not root, no runc).
     func makeNodeAgent(dataDirectory: String, gossip: GossipNode, security: ClusterSecurity) throws(StartError) -> (agent: NodeAgent, images: ImageStore)? {
-        guard configuration.runPods else {
-            logger.info("this peer runs no pods (runPods is false)")
-            return nil
-        }
-        guard geteuid() == 0 else {
-            logger.warning("this peer runs no pods: the node agent needs root (set runPods: false to silence this)")
+        if let reason = Self.podsUnavailableReason(configuration) {
+            if configuration.runPods { logger.warning("this peer runs no pods: \(reason) (set runPods: false to silence this)") } else {
+                logger.info("this peer runs no pods (runPods is false)")
+            }
             return nil
         }
         // runc resolves bundle paths from its own working directory: hand the agent absolute paths only.
@@ -126,10 +124,6 @@ public struct Peer: Sendable {
         let dataDirectory = String(cString: resolved)
         free(resolved)
         var agentConfiguration = NodeAgent.Configuration(directory: dataDirectory + "/agent", nodeName: configuration.name)
-        guard access(agentConfiguration.runc, X_OK) == 0 else {
-            logger.warning("this peer runs no pods: runc is not installed", metadata: ["expected": "\(agentConfiguration.runc)"])
-            return nil
-        }
         var rules: [TrustPolicy.Entry] = []
         for (i, rule) in configuration.imageTrust.enumerated() {
             do {
@@ -169,6 +163,15 @@ public struct Peer: Sendable {
                 return "image \(goQuoted(image)): \(refusal.reason.rawValue): \(refusal.message)"
             }
         }
+        return nil
+    }
+
+    /// Why this peer's node agent cannot run pods, or nil when it can. Gossip publishes the answer so the
+    /// scheduler never binds a pod to a node nothing will run it on.
+    static func podsUnavailableReason(_ configuration: PeerConfiguration) -> String? {
+        guard configuration.runPods else { return "runPods is false" }
+        guard geteuid() == 0 else { return "the node agent needs root" }
+        guard access(NodeAgent.Configuration(directory: "", nodeName: "").runc, X_OK) == 0 else { return "runc is not installed" }
         return nil
     }
 }

@@ -72,6 +72,8 @@ final class AgentFixture: Sendable {
     static func configuration(directory: String, bridge: String, tweak: (inout NodeAgent.Configuration) -> Void) -> NodeAgent.Configuration {
         var c = NodeAgent.Configuration(directory: directory, nodeName: "test-node")
         c.network = PodNetwork.Settings(bridge: bridge, subnet: "10.77.0.0/24")
+        // Apart from any peer's agent on this machine (end-to-end tests run beside these).
+        c.cgroupParent = testCgroupParent
         c.backoff.initialBackoff = 1000
         c.backoff.maximumBackoff = 4000
         c.backoff.retryDelay = 1000
@@ -114,7 +116,7 @@ final class AgentFixture: Sendable {
     static func leaks(directory: String, bridge: String) -> [String] {
         var found: [String] = []
         for controller in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
-            let orch = "/sys/fs/cgroup/\(controller)/orch"
+            let orch = "/sys/fs/cgroup/\(controller)/\(testCgroupParent)"
             for uid in (try? FileManager.default.contentsOfDirectory(atPath: orch)) ?? [] where uid.contains("-") {
                 found.append("cgroup \(orch)/\(uid)")
             }
@@ -163,9 +165,11 @@ final class AgentFixture: Sendable {
     static func forceClean(directory: String) {
         hostShell("for id in $(runc --root \(directory)/runc list -q 2>/dev/null); do runc --root \(directory)/runc delete -f $id; done")
         hostShell("grep ' \(directory)/' /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null")
-        hostShell("for d in /sys/fs/cgroup/*/orch; do find $d -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null; done")
+        hostShell("for d in /sys/fs/cgroup/*/\(testCgroupParent); do find $d -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null; done")
     }
 }
+
+let testCgroupParent = "orch-test"
 
 func testPod(_ name: String, uid: String, restartPolicy: String = "Always", containers: String, volumes: String = "[]",
              initContainers: String = "[]", grace: Int = 5) -> Pod {

@@ -134,6 +134,7 @@ struct PlacementClusterTests {
                  "strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":2,"maxUnavailable":2}},
                  "template":{"metadata":{"labels":{"app":"web"}},
                              "spec":{"containers":[{"name":"app","image":"\(image)"}],
+                                     "tolerations":[{"key":"peer.local/no-pods","operator":"Exists","effect":"NoSchedule"}],
                                      "topologySpreadConstraints":[{"maxSkew":1,"topologyKey":"kubernetes.io/hostname",
                                         "whenUnsatisfiable":"ScheduleAnyway","labelSelector":{"matchLabels":{"app":"web"}}}]}}}}
         """

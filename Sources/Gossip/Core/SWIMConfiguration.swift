@@ -19,9 +19,10 @@ public struct SWIMConfiguration: Sendable, Hashable {
     public var gossipNodes: Int = 3
     /// Base time between full-state exchanges; scaled up with cluster size.
     public var pushPullInterval: Duration = .seconds(30)
-    /// Time between full-state exchanges with a random dead (not left) member,
-    /// which is how a healed partition finds the other side again.
-    public var reconnectInterval: Duration = .seconds(30)
+    /// Time between full-state exchanges with a random dead (not left) member, which is how a healed
+    /// partition finds the other side again. Serf waits 30 s; edge links flap, and a view that stays split
+    /// after the link is back keeps Raft from trusting its voters, so we try every 5 s (one TCP exchange).
+    public var reconnectInterval: Duration = .seconds(5)
     /// How long dead and left members are kept as tombstones.
     public var tombstoneTimeout: Duration = .seconds(3600)
     /// Upper bound of the Local Health Multiplier (Lifeguard).

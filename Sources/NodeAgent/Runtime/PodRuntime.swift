@@ -61,11 +61,14 @@ final class PodRuntime: Sendable {
     let logger: Logger
     let defaultPidsLimit: Int64
     let hostIP: String?
+    /// Every container's cgroup is `/<cgroupParent>/<podUID>/<container>` in each hierarchy.
+    let cgroupParent: String
     let state = Mutex(State())
 
     init(directory: String, runcBinary: String, network: PodNetwork.Settings, logs: ContainerLogs, images: any ImageProvider,
-         defaultPidsLimit: Int64, hostIP: String?, logger: Logger) {
+         defaultPidsLimit: Int64, hostIP: String?, cgroupParent: String, logger: Logger) {
         self.directory = directory
+        self.cgroupParent = cgroupParent
         self.runc = Runc(binary: runcBinary, root: directory + "/runc")
         self.network = PodNetwork(settings: network, ipamDirectory: directory + "/cni/ipam")
         self.logs = logs
@@ -149,7 +152,7 @@ final class PodRuntime: Sendable {
 
     func cleanCgroups(keeping: Set<String>) {
         for controller in Files.list(Self.cgroupRoot) {
-            let orch = "\(Self.cgroupRoot)/\(controller)/orch"
+            let orch = "\(Self.cgroupRoot)/\(controller)/\(cgroupParent)"
             for uid in Files.list(orch) where !keeping.contains(uid) { removeCgroup("\(orch)/\(uid)") }
         }
     }
@@ -182,7 +185,7 @@ final class PodRuntime: Sendable {
                     r.exitUnknown = true
                 }
                 r.finishedAt = now
-                r.oomKilled = Self.oomKilled(podUID: r.podUID, name: r.name)
+                r.oomKilled = Self.oomKilled(parent: cgroupParent, podUID: r.podUID, name: r.name)
                 s.records[id] = r
                 finished.append(r)
             }
@@ -205,8 +208,8 @@ final class PodRuntime: Sendable {
         return observation
     }
 
-    static func oomKilled(podUID: String, name: String) -> Bool {
-        guard let bytes = Files.read("\(cgroupRoot)/memory/orch/\(podUID)/\(name)/memory.oom_control") else { return false }
+    static func oomKilled(parent: String, podUID: String, name: String) -> Bool {
+        guard let bytes = Files.read("\(cgroupRoot)/memory/\(parent)/\(podUID)/\(name)/memory.oom_control") else { return false }
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("oom_kill ") {
             return (Int(line.dropFirst("oom_kill ".count)) ?? 0) > 0
         }
@@ -330,7 +333,7 @@ final class PodRuntime: Sendable {
     func removeSandboxFiles(uid: String) async {
         let dir = podDirectory(uid)
         Mounts.unmountAll(under: dir)
-        for controller in Files.list(Self.cgroupRoot) { removeCgroup("\(Self.cgroupRoot)/\(controller)/orch/\(uid)") }
+        for controller in Files.list(Self.cgroupRoot) { removeCgroup("\(Self.cgroupRoot)/\(controller)/\(cgroupParent)/\(uid)") }
         Files.remove(dir)
     }
 
@@ -366,7 +369,7 @@ final class PodRuntime: Sendable {
             let config: JSONValue
             do {
                 config = try BundleSpec.build(BundleSpec.Inputs(
-                    pod: pod, container: container, image: image, rootfs: rootfs, cgroupsPath: "/orch/\(uid)/\(name)",
+                    pod: pod, container: container, image: image, rootfs: rootfs, cgroupsPath: "/\(cgroupParent)/\(uid)/\(name)",
                     networkNamespace: pod_ + "/ns/net", ipcNamespace: pod_ + "/ns/ipc", utsNamespace: pod_ + "/ns/uts",
                     shm: pod_ + "/shm",
                     etcFiles: ["/etc/hosts": pod_ + "/etc/hosts", "/etc/hostname": pod_ + "/etc/hostname", "/etc/resolv.conf": pod_ + "/etc/resolv.conf"],

@@ -34,7 +34,12 @@ enum NodeCapacity {
     }
 
     /// The node a gossip member stands for: its name and labels, and its capacity in Kubernetes' units.
+    /// On the Node of a peer whose node agent runs nothing (runPods false, not root, no runc): pods that do
+    /// not tolerate it are never bound there, so none waits forever for an agent that is not coming.
+    static let noPodsTaint = "peer.local/no-pods"
+
     struct Desired: Equatable {
+        var runsPods = true
         var name: String
         var labels: [String: String]
         var capacity: [String: String]
@@ -57,7 +62,8 @@ enum NodeCapacity {
             guard let colon = a.lastIndex(of: ":") else { return a }
             return String(a[..<colon]).trimmingBrackets()
         }
-        return Desired(name: name, labels: labels, capacity: capacity, allocatable: allocatable, address: host)
+        return Desired(runsPods: entries["runsPods"] != "false", name: name, labels: labels, capacity: capacity,
+                       allocatable: allocatable, address: host)
     }
 
     /// A new Node object (server fields are filled by the writer).
@@ -80,6 +86,9 @@ enum NodeCapacity {
         var labels = n["metadata"]?["labels"]?.objectValue ?? JSONObject()
         for (k, v) in d.labels.sorted(by: { $0.key < $1.key }) { labels[k] = .string(v) }
         n.set(.object(labels), at: ["metadata", "labels"])
+        var taints = (n["spec"]?["taints"]?.arrayValue ?? []).filter { $0["key"]?.stringValue != noPodsTaint }
+        if !d.runsPods { taints.append(["key": .string(noPodsTaint), "effect": "NoSchedule"]) }
+        n.set(taints.isEmpty ? nil : .array(taints), at: ["spec", "taints"])
         n.set(quantities(d.capacity), at: ["status", "capacity"])
         n.set(quantities(d.allocatable), at: ["status", "allocatable"])
         if let address = d.address {

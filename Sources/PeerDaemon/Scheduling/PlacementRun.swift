@@ -471,6 +471,22 @@ struct PlacementRun {
             guard let node = nodes[key]?.json, let name = node["metadata"]?["name"]?.stringValue, byName[name] == nil else { continue }
             actions += NodeLifecycle.reconcile(node, health: nil, pods: podsOnNode[name] ?? [], now: now, configuration: lifecycle)
         }
+        // Pods bound to a node that is gone (its peer left the cluster) run nowhere: delete them so their
+        // controllers replace them, as kube-controller-manager's pod garbage collector does.
+        if now - startedAt >= Self.membershipSettleSeconds {
+            for (name, pods) in podsOnNode.sorted(by: { $0.key < $1.key }) {
+                guard let key = ObjectMirror.key(kind: "Node", namespace: nil, name: name), nodes[key] == nil,
+                      byName[name].map({ $0.status == .left }) ?? true else { continue }
+                for pod in pods where !pod.view.isBeingDeleted {
+                    let namespace = pod.meta.namespace ?? "default"
+                    actions.append(.delete(kind: "Pod", namespace: namespace, name: pod.name, uid: pod.uid))
+                    actions.append(.event(EventRecord(
+                        involvedObject: ObjectReference(apiVersion: "v1", kind: "Pod", namespace: namespace, name: pod.name, uid: pod.uid),
+                        reason: "NodeDeleted", message: "Deleting pod \(namespace)/\(pod.name): its node \(name) left the cluster",
+                        type: .normal)))
+                }
+            }
+        }
         if !actions.isEmpty { await execute(actions, now: now) }
     }
 
