@@ -196,6 +196,103 @@ struct ConsensusNodeTests {
         }
     }
 
+    @Test("a snapshot larger than one frame reaches a lagging peer in chunks and is installed whole")
+    func largeSnapshotInChunks() async throws {
+        var settings = TestCluster.fastSettings
+        settings.snapshotThreshold = 4
+        settings.tickInterval = .milliseconds(50)
+        // Frames above 16 KiB travel in chunks: the same path a store above the transport's 16 MiB limit takes.
+        settings.frameChunkBytes = 16 << 10
+        try await TestCluster.with(settings) { cluster in
+            let all = RaftMembership(voters: [1, 2, 3])
+            for id: UInt64 in 1...3 { await cluster.start(id, bootstrap: all) }
+            let leader = try await cluster.waitForLeader()
+            let lagging = [UInt64(1), 2, 3].first { $0 != leader }!  // justified: three peers, one leader
+            let live = [UInt64(1), 2, 3].filter { $0 != lagging }
+            await cluster.stop(lagging)
+
+            // 17 values of 16 KiB: the snapshot is many chunks. A put is idempotent here, so one that failed
+            // in a leader change is simply sent again.
+            let writer = cluster.node(leader)
+            let big = (0..<(16 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            for i in 0..<17 {
+                try await cluster.waitUntil("put \(i) committed", timeout: .seconds(30)) {
+                    (try? await writer.propose(.put(key: "/big/\(i)", value: big)))?.appliedRevision != nil
+                }
+            }
+            let target = try await writer.read(.stale) { $0.revision }
+            try await cluster.waitUntil("a live peer compacted past the lagging one", timeout: .seconds(30)) {
+                live.contains { (Self.newestSnapshotIndex(in: cluster.directory($0) + "/raft/snap") ?? 0) >= 12 }
+            }
+
+            let back = await cluster.start(lagging, bootstrap: all)
+            try await cluster.waitUntil("the lagging peer installed the snapshot", timeout: .seconds(60)) {
+                (try? await back.read(.stale) { $0.revision }) ?? 0 >= target
+            }
+            #expect(try await back.read(.stale) { $0.count(prefix: "/big/") } == 17)
+            #expect(try await back.read(.stale) { $0.get("/big/16")?.value } == big)
+        }
+    }
+
+    @Test("a write forwarded to a leader that loses its leadership fails at once with leaderChanged")
+    func forwardedWriteFailsFastOnLeaderChange() async throws {
+        var settings = TestCluster.fastSettings
+        settings.requestTimeout = .seconds(20)
+        try await TestCluster.with(settings) { cluster in
+            let all = RaftMembership(voters: [1, 2, 3])
+            for id: UInt64 in 1...3 { await cluster.start(id, bootstrap: all) }
+            let leader = try await cluster.waitForLeader()
+            let follower = [UInt64(1), 2, 3].first { $0 != leader }!  // justified: three peers, one leader
+            _ = try await cluster.node(follower).propose(.put(key: "/warm", value: value("w")))
+
+            // The leader is cut off: the forwarded write never commits there, and the other two elect anew.
+            _ = cluster.cut.withLockedValue { $0.insert(leader) }
+            let start = ContinuousClock.now
+            do throws(ConsensusError) {
+                let result = try await cluster.node(follower).propose(.put(key: "/lost", value: value("x")))
+                Issue.record("a write sent to a cut-off leader was answered: \(result)")
+            } catch {
+                #expect(error == .leaderChanged)
+            }
+            #expect(ContinuousClock.now - start < .seconds(5), "failed fast, not at the 20 s request timeout")
+            cluster.cut.withLockedValue { $0.removeAll() }
+            // The cluster carries on.
+            try await cluster.waitUntil("the healed cluster takes writes", timeout: .seconds(20)) {
+                (try? await cluster.node(follower).propose(.put(key: "/after", value: value("a"))))?.appliedRevision != nil
+            }
+        }
+    }
+
+    @Test("chunked frames reassemble in order; lost or foreign pieces drop the frame, never crash")
+    func frameChunks() throws {
+        let frame = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let pieces = ConsensusFrame.split(frame, id: 9, limit: 3_000)
+        #expect(pieces.count == 4)
+        #expect(ConsensusFrame.split(frame, id: 9, limit: 10_000) == [frame])
+        let chunks = try pieces.map { bytes throws -> FrameChunk in
+            guard case .chunk(let c) = try ConsensusFrame(decoding: bytes) else { throw TestFailure("not a chunk") }
+            return c
+        }
+        var assembler = FrameAssembler()
+        #expect(chunks.dropLast().allSatisfy { assembler.add($0, from: 1) == nil })
+        #expect(assembler.add(chunks[3], from: 1) == frame)
+        // A lost piece: the rest of that frame is ignored, and the next frame starts clean.
+        #expect(assembler.add(chunks[0], from: 1) == nil)
+        #expect(assembler.add(chunks[2], from: 1) == nil)
+        #expect(assembler.add(chunks[3], from: 1) == nil)
+        // Interleaved senders do not mix.
+        for c in chunks.dropLast() {
+            #expect(assembler.add(c, from: 2) == nil)
+            #expect(assembler.add(c, from: 3) == nil)
+        }
+        #expect(assembler.add(chunks[3], from: 3) == frame)
+        #expect(assembler.add(chunks[3], from: 2) == frame)
+        // A piece that overruns its frame, or claims an absurd size, is dropped.
+        #expect(assembler.add(FrameChunk(id: 1, offset: 0, total: 2, bytes: [1, 2, 3]), from: 4) == nil)
+        #expect(assembler.add(FrameChunk(id: 1, offset: 0, total: UInt64.max, bytes: [1]), from: 4) == nil)
+        for cut in 0..<pieces[1].count { #expect(throws: RaftCodecError.self) { try ConsensusFrame(decoding: Array(pieces[1][..<cut])) } }
+    }
+
     @Test("a peer that never saw a leader fails fast with noLeader; watchers wake on new revisions")
     func noLeaderAndWatch() async throws {
         try await TestCluster.with { cluster in
@@ -282,6 +379,13 @@ struct ConsensusNodeTests {
         }
         #expect(throws: RaftCodecError.unsupportedVersion(9)) { try ConsensusFrame(decoding: [9, 1]) }
         #expect(throws: RaftCodecError.unknownTag(77)) { try ConsensusFrame(decoding: [1, 77]) }
+    }
+
+    static func largestFile(in directory: String) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { name in
+            ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + name))?[.size] as? NSNumber)?.intValue
+        }.max() ?? 0
     }
 
     static func newestSnapshotIndex(in directory: String) -> UInt64? {

@@ -94,6 +94,8 @@ struct RaftSim {
     var machines: [KVStateMachine]
     /// The Ready each node is waiting to fsync (the shell handles one at a time).
     var inFlight: [RaftReady?]
+    /// The term each node has on disk: a leader's appends may leave before its own fsync only in it.
+    var durableTerm: [UInt64]
     /// Per node: client op ids waiting for that node's apply or read, to answer them.
     var waiting: [[UInt64: Int]]
 
@@ -132,6 +134,7 @@ struct RaftSim {
         storages = (0..<nodeCount).map { SimRaftStorage(disk: s.disk($0)) }
         machines = Array(repeating: KVStateMachine(), count: nodeCount)
         inFlight = Array(repeating: nil, count: nodeCount)
+        durableTerm = Array(repeating: 0, count: nodeCount)
         waiting = Array(repeating: [:], count: nodeCount)
         clientState = Array(repeating: ClientState(), count: Self.clients)
     }
@@ -146,11 +149,12 @@ struct RaftSim {
 
     func configuration(_ n: Int) -> RaftConfiguration {
         RaftConfiguration(id: Self.raftID(n), electionTicks: 10, heartbeatTicks: 2,
-                          maxBytesPerAppend: 512, maxInflightAppends: 8)
+                          maxBytesPerAppend: 512, maxInflightAppends: 8, learnerHeartbeatRounds: 3)
     }
 
     mutating func start(_ n: Int) throws {
         let state = try storages[n].load()
+        durableTerm[n] = state.hardState.term
         nodes[n] = RaftNode(configuration: configuration(n), bootstrap: bootstrap(n), restoring: state)
         var sm = KVStateMachine()
         if let s = state.snapshot {
@@ -225,8 +229,23 @@ struct RaftSim {
     /// Starts handling the next Ready if the node is not already waiting for an fsync.
     mutating func pump(_ n: Int) throws {
         guard inFlight[n] == nil, nodes[n]?.hasReady == true else { return }
-        let rd = nodes[n]!.ready()
+        var rd = nodes[n]!.ready()
         try checkReadyInvariants(n, rd)
+        // As the production shell does: a leader's appends leave before its own write is durable.
+        var later: [RaftMessage] = []
+        for m in rd.messages {
+            switch m.body {
+            case .append, .heartbeat, .installSnapshot:
+                if m.term == durableTerm[n] {
+                    sim.send(from: n, to: Self.simIndex(m.to), m.encode())
+                } else {
+                    later.append(m)
+                }
+            default:
+                later.append(m)
+            }
+        }
+        rd.messages = later
         try storages[n].write(rd)
         inFlight[n] = rd
         if rd.mustPersist {
@@ -239,6 +258,7 @@ struct RaftSim {
     mutating func completeSync(_ n: Int) throws {
         guard let rd = inFlight[n] else { return }
         try storages[n].sync(rd)
+        if let hs = rd.hardState { durableTerm[n] = hs.term }
         for m in rd.messages {
             if debug { print("\(sim.now) send \(m)") }
             sim.send(from: n, to: Self.simIndex(m.to), m.encode())

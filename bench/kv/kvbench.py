@@ -121,7 +121,8 @@ class System:
 class Ours(System):
     name = "ours"
 
-    def __init__(self, peer_bin, base_ip, workdir):
+    def __init__(self, peer_bin, base_ip, workdir, name="ours"):
+        self.name = name
         self.peer_bin = peer_bin
         self.ips = [f"{base_ip}.{i}" for i in (1, 2, 3)]
         self.endpoints = [(ip, 6443) for ip in self.ips]
@@ -440,6 +441,8 @@ def main():
     ap.add_argument("--skip-etcd", action="store_true", help="run ours only")
     ap.add_argument("--seed", type=int, default=1, help="seed for keys and values (default 1)")
     ap.add_argument("--json", help="also write the results as JSON to this file")
+    ap.add_argument("--baseline-peer", help="also run this (older) peer binary as a third system, \"before\","
+                    " to compare two builds of ours in the same run")
     args = ap.parse_args()
     clients = [int(c) for c in args.clients.split(",") if c.strip()]
     if not clients or any(c < 1 or c > 1024 for c in clients):
@@ -455,6 +458,9 @@ def main():
     subnet = 1 + os.getpid() % 250
     try:
         systems = [Ours(os.path.abspath(peer_bin), f"127.110.{subnet}", os.path.join(workdir, "ours"))]
+        if args.baseline_peer:
+            systems.append(Ours(os.path.abspath(args.baseline_peer), f"127.120.{subnet}",
+                                os.path.join(workdir, "before"), name="before"))
         if not args.skip_etcd:
             systems.append(Etcd(etcd_bin, f"127.160.{subnet}", os.path.join(workdir, "etcd")))
         for s in systems:
@@ -515,7 +521,7 @@ def main():
                 r = by_key[(s.name, op, c)]
                 ratio = ""
                 e = by_key.get(("etcd", op, c))
-                if s.name == "ours" and e and e["ops"] > 0:
+                if s.name in ("ours", "before") and e and e["ops"] > 0:
                     ratio = f"   {r['ops'] / e['ops']:>13.2f} {r['p99'] / e['p99']:>13.2f}"
                 scen = "put" if op == "put" else "lin. get"
                 print(f"{s.name:<6} {scen:<9} {c:>7} {r['ops']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"

@@ -21,13 +21,21 @@ final class ConsensusDriver {
 
     /// Proposals waiting for a leader to be known (or a leadership transfer to end).
     var parked: [Proposal] = []
-    /// Read ids waiting for a ReadIndex round.
+    /// This node's proposals handed to a leader (itself or by forwarding) and not yet applied, and the
+    /// term and leader they went to: if that leader goes, they fail at once with `.leaderChanged`.
+    var submitted: Set<UInt64> = []
+    var submittedUnder = (term: UInt64(0), leader: UInt64(0))
+    /// Read ids waiting for a ReadIndex round. One round is in flight at a time (as in etcd): reads that
+    /// arrive meanwhile share the next one instead of each turn starting its own.
     var unroundedReads: [UInt64] = []
     var nextRound: UInt64 = 0
     var rounds: [UInt64: ReadRound] = [:]
     /// Read states whose index this replica has not applied yet (defensive: the core should not emit them).
     var confirmedAhead: [(index: UInt64, round: UInt64)] = []
     var configWaiters: [UInt64: (term: UInt64, waiter: Waiter<Void>)] = [:]
+    /// Frames too large for one transport frame (snapshots) arrive in chunks.
+    var assembler = FrameAssembler()
+    var nextChunkedFrame: UInt64 = 0
     /// Membership changes refused only because another one is in flight.
     var retryAdmin: [AdminRequest] = []
 
@@ -90,7 +98,8 @@ final class ConsensusDriver {
         }
         let configuration = RaftConfiguration(
             id: node.id, electionTicks: settings.electionTicks, heartbeatTicks: settings.heartbeatTicks,
-            maxBytesPerAppend: settings.maxBytesPerAppend, maxInflightAppends: settings.maxInflightAppends)
+            maxBytesPerAppend: settings.maxBytesPerAppend, maxInflightAppends: settings.maxInflightAppends,
+            learnerHeartbeatRounds: settings.learnerHeartbeatRounds)
         raft = RaftNode(configuration: configuration, bootstrap: .empty, restoring: state)
         syncedHard = state.hardState
         appliedIndex = state.snapshot?.index ?? 0
@@ -154,8 +163,8 @@ final class ConsensusDriver {
         } else {
             parked.removeAll { $0.deadline <= now }
         }
-        // A round lost to a leader change never comes back: ask again.
-        let stale = rounds.filter { ticks - $0.value.startedAt >= UInt64(leaderlessTicks) }
+        // A round whose messages were lost never comes back: ask again. Soon, since later reads wait for it.
+        let stale = rounds.filter { ticks - $0.value.startedAt >= UInt64(max(2, node.settings.electionTicks / 2)) }
         for (id, round) in stale {
             rounds[id] = nil
             unroundedReads.append(contentsOf: round.reads)
@@ -165,12 +174,7 @@ final class ConsensusDriver {
     }
 
     func failParked(_ error: ConsensusError) {
-        let nodeID = node.id
-        let nonce = node.nonce
-        let sequences = parked.compactMap { p -> UInt64? in
-            guard let (pid, _) = try? ProposalEnvelope.decode(p.envelope), pid.origin == nodeID, pid.nonce == nonce else { return nil }
-            return pid.sequence
-        }
+        let sequences = parked.compactMap(\.sequence)
         parked = []
         let waiters = node.shared.withLockedValue { s in sequences.compactMap { s.proposalWaiters.removeValue(forKey: $0) } }
         for w in waiters { w.continuation.resume(returning: .failure(error)) }
@@ -186,6 +190,7 @@ final class ConsensusDriver {
             for (k, w) in s.proposalWaiters where w.deadline <= now {
                 p.append(w)
                 s.proposalWaiters[k] = nil
+                submitted.remove(k)
             }
             for (k, w) in s.readWaiters where w.deadline <= now {
                 r.append(w)
@@ -201,12 +206,17 @@ final class ConsensusDriver {
         }
     }
 
-    func receive(from: UInt64, _ bytes: [UInt8]) {
+    func receive(from: UInt64, _ bytes: [UInt8], assembled: Bool = false) {
         guard let frame = try? ConsensusFrame(decoding: bytes) else {
             logger.debug("dropped an undecodable consensus frame", metadata: ["from": "\(from)"])
             return
         }
         switch frame {
+        case .chunk(let chunk):
+            guard !assembled else { return }
+            if let whole = assembler.add(chunk, from: from) {
+                receive(from: from, whole, assembled: true)
+            }
         case .raft(let m):
             // The transport's hello names the sender; a message claiming another sender is dropped.
             guard m.from == from, m.to == node.id else { return }
@@ -229,11 +239,13 @@ final class ConsensusDriver {
 
     func submitProposals() {
         guard !parked.isEmpty else { return }
+        noteLeader()
         if raft.role == .leader {
             var kept: [Proposal] = []
             for p in parked {
                 do {
                     try raft.propose(p.envelope)
+                    if let seq = p.sequence { submitted.insert(seq) }
                 } catch {
                     kept.append(p)  // a leadership transfer is under way; retried next turn
                 }
@@ -241,8 +253,25 @@ final class ConsensusDriver {
             parked = kept
         } else if raft.leader != 0 {
             forward(parked.map(\.envelope), to: raft.leader)
+            for p in parked { if let seq = p.sequence { submitted.insert(seq) } }
             parked = []
         }
+    }
+
+    /// Fails this node's submitted proposals once the leader they went to is no longer the leader (or
+    /// its term ended): the old leader may have dropped them, and no answer would come before the timeout.
+    func noteLeader() {
+        let now = (term: raft.term, leader: raft.leader)
+        guard now != submittedUnder else { return }
+        submittedUnder = now
+        guard !submitted.isEmpty else { return }
+        let sequences = submitted
+        submitted = []
+        let waiters = node.shared.withLockedValue { s in sequences.compactMap { s.proposalWaiters.removeValue(forKey: $0) } }
+        if !waiters.isEmpty {
+            logger.debug("failing proposals sent to a former leader", metadata: ["count": "\(waiters.count)", "term": "\(now.term)", "leader": "\(now.leader)"])
+        }
+        for w in waiters { w.continuation.resume(returning: .failure(.leaderChanged)) }
     }
 
     func forward(_ envelopes: [[UInt8]], to leader: UInt64) {
@@ -262,7 +291,7 @@ final class ConsensusDriver {
     }
 
     func startReadRound() {
-        guard !unroundedReads.isEmpty, leaderKnown else { return }
+        guard !unroundedReads.isEmpty, rounds.isEmpty, leaderKnown else { return }
         nextRound += 1
         var w = RaftWireWriter()
         w.varint(nextRound)
@@ -317,11 +346,28 @@ final class ConsensusDriver {
             try handle(rd)
             raft.advance()
             try maybeSnapshot()
+            // The round that just finished lets the reads that queued behind it go.
+            startReadRound()
         }
     }
 
     func handle(_ rd: RaftReady) throws(WALError) {
         if let s = rd.softState { noteSoftState(s) }
+        noteLeader()
+
+        // 0. A leader's appends and heartbeats leave before its own write, so the followers' fsyncs overlap
+        // with the leader's (Raft thesis 10.2.1). Safe: they promise nothing about this node's disk, and the
+        // core counts the leader's own entries towards a quorum only once persisted (`advance()`). Only for
+        // a term already durable: a message must never carry a term this node could forget.
+        var later: [RaftMessage] = []
+        for m in rd.messages {
+            switch m.body {
+            case .append, .heartbeat, .installSnapshot:
+                if m.term == syncedHard.term { send(m) } else { later.append(m) }
+            default:
+                later.append(m)
+            }
+        }
 
         // 1. Persist, in the order the log's contract asks for, then one fsync for all of it.
         var mustSync = false
@@ -350,10 +396,7 @@ final class ConsensusDriver {
         if mustSync { try wal.sync() }
 
         // 2. Only now may promises leave.
-        for m in rd.messages {
-            guard let address = node.resolver(m.to) else { continue }
-            node.transport.send(ConsensusFrame.raft(m).encode(), to: m.to, at: address)
-        }
+        for m in later { send(m) }
 
         // 3. Apply, then serve reads that were waiting for it.
         if let snap = rd.snapshot { install(snap) }
@@ -374,10 +417,29 @@ final class ConsensusDriver {
         if raft.membership != knownMembership { noteMembership(raft.membership) }
     }
 
+    func send(_ m: RaftMessage) {
+        guard let address = node.resolver(m.to) else { return }
+        let frame = ConsensusFrame.raft(m).encode()
+        if frame.count <= node.settings.frameChunkBytes {
+            node.transport.send(frame, to: m.to, at: address)
+            return
+        }
+        // A large snapshot: in pieces the transport accepts; the receiver installs it once all arrived.
+        nextChunkedFrame += 1
+        for piece in ConsensusFrame.split(frame, id: nextChunkedFrame, limit: node.settings.frameChunkBytes) {
+            node.transport.send(piece, to: m.to, at: address)
+        }
+    }
+
     func noteSoftState(_ s: RaftSoftState) {
         if s.role != soft.role || s.leader != soft.leader {
             logger.info("Raft role or leader changed", metadata: [
                 "role": "\(ConsensusRole(s.role).rawValue)", "leader": "\(s.leader)", "term": "\(raft.term)"])
+        }
+        if s.leader != soft.leader && !rounds.isEmpty {
+            // A round sent to the old leader will not be answered: ask the new one at once.
+            for (_, round) in rounds.sorted(by: { $0.key < $1.key }) { unroundedReads.append(contentsOf: round.reads) }
+            rounds = [:]
         }
         soft = s
     }
@@ -421,7 +483,10 @@ final class ConsensusDriver {
                 do {
                     let (pid, command) = try ProposalEnvelope.decode(e.data)
                     result = store.apply(encoded: command)
-                    if pid.origin == nodeID && pid.nonce == nonce { results.append((pid.sequence, result)) }
+                    if pid.origin == nodeID && pid.nonce == nonce {
+                        results.append((pid.sequence, result))
+                        submitted.remove(pid.sequence)
+                    }
                 } catch {
                     result = .invalid(reason: "undecodable proposal envelope")
                 }

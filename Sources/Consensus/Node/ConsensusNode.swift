@@ -22,6 +22,8 @@ public final class ConsensusNode: Sendable {
 
     let storeBox: NIOLockedValueBox<ClusterStore>
     let shared: NIOLockedValueBox<Shared>
+    /// Wakes the loop's thread; rung only while it waits (`Shared.loopWaiting`).
+    let doorbell: ConditionLock<Bool>
 
     /// - Parameters:
     ///   - dataDirectory: the peer's data directory; the log lives in `<dataDirectory>/raft`.
@@ -51,7 +53,9 @@ public final class ConsensusNode: Sendable {
         var seeded = ConsensusRandom(seed: (settings.randomSeed ?? system.next()) ^ id)
         self.nonce = seeded.next()
         storeBox = NIOLockedValueBox(ClusterStore(historyRevisions: settings.storeHistoryRevisions))
-        shared = NIOLockedValueBox(Shared(status: ConsensusStatus(
+        let doorbell = ConditionLock(value: false)
+        self.doorbell = doorbell
+        shared = NIOLockedValueBox(Shared(doorbell: doorbell, status: ConsensusStatus(
             id: id, role: .follower, term: 0, leader: 0, commitIndex: 0, appliedIndex: 0, voters: [], learners: [])))
     }
 
@@ -69,7 +73,8 @@ public final class ConsensusNode: Sendable {
                 s.nextSequence += 1
                 let pid = ProposalID(origin: id, nonce: nonce, sequence: s.nextSequence)
                 s.proposalWaiters[s.nextSequence] = Waiter(continuation: continuation, deadline: deadline)
-                s.proposals.append(Proposal(envelope: ProposalEnvelope.encode(pid, command: payload), deadline: deadline))
+                s.proposals.append(Proposal(envelope: ProposalEnvelope.encode(pid, command: payload), deadline: deadline,
+                                            sequence: s.nextSequence))
                 s.wakeLoop()
                 return nil
             }
@@ -229,6 +234,8 @@ struct RevisionWaiter {
 struct Proposal: Sendable {
     var envelope: [UInt8]
     var deadline: ContinuousClock.Instant
+    /// Set for this node's own proposals (the key of their waiter); nil for proposals forwarded to us.
+    var sequence: UInt64? = nil
 }
 
 enum AdminOperation: Sendable {
@@ -245,12 +252,19 @@ enum Phase { case idle, running, stopped }
 
 /// Everything the loop and the callers share, behind one lock held only briefly.
 struct Shared {
+    init(doorbell: ConditionLock<Bool>, status: ConsensusStatus) {
+        self.doorbell = doorbell
+        self.status = status
+    }
+
     var phase = Phase.idle
     /// The log has been replayed into the store.
     var loaded = false
     var loadWaiters: [Reply<Void>] = []
     var cancelRequested = false
-    var wakeup: CheckedContinuation<Void, Never>?
+    let doorbell: ConditionLock<Bool>
+    /// The loop is (about to be) blocked on the doorbell.
+    var loopWaiting = false
 
     // The mailbox.
     var inbound: [(UInt64, [UInt8])] = []
@@ -280,10 +294,10 @@ struct Shared {
     }
 
     mutating func wakeLoop() {
-        if let w = wakeup {
-            wakeup = nil
-            w.resume()
-        }
+        guard loopWaiting else { return }
+        loopWaiting = false
+        doorbell.lock()
+        doorbell.unlock(withValue: true)
     }
 }
 

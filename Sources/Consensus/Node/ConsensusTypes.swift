@@ -14,7 +14,11 @@ public struct ConsensusSettings: Sendable {
     /// One Raft tick. Election and heartbeat timeouts are counted in ticks.
     public var tickInterval: Duration = .milliseconds(100)
     public var electionTicks = 10
-    public var heartbeatTicks = 1
+    /// Heartbeats confirm the leader to its voters; commits travel with appends at once, so a heartbeat
+    /// every other tick is plenty (the follower's election timeout is 10–20 ticks).
+    public var heartbeatTicks = 2
+    /// Caught-up learners hear only every this-many-th heartbeat (they neither vote nor confirm reads).
+    public var learnerHeartbeatRounds = 5
     public var maxBytesPerAppend = 256 * 1024
     public var maxInflightAppends = 256
     /// How long a proposal, read or membership change may wait before it fails with `.timeout`.
@@ -24,6 +28,9 @@ public struct ConsensusSettings: Sendable {
     /// Revisions of watch history the store keeps.
     public var storeHistoryRevisions: UInt64 = 10_000
     public var walOptions = WALOptions()
+    /// Frames larger than this (a big snapshot) travel in chunks of this size; stays well below the
+    /// transport's frame limit.
+    public var frameChunkBytes = 4 << 20
     /// Seeds the election-timeout jitter; nil draws a seed from the system generator.
     public var randomSeed: UInt64?
 
@@ -48,6 +55,9 @@ public enum ConsensusError: Error, Sendable, Equatable, CustomStringConvertible 
     case leadershipTransferInProgress
     /// The leader changed before the change committed; it did not take effect.
     case dropped
+    /// The leader lost its leadership before this write committed. As with `.timeout` the outcome is
+    /// unknown (the next leader may still commit it), but the caller learns it at once instead of waiting.
+    case leaderChanged
     /// The write-ahead log failed: the node stopped rather than make promises it cannot keep.
     case storage(String)
 
@@ -61,6 +71,7 @@ public enum ConsensusError: Error, Sendable, Equatable, CustomStringConvertible 
         case .invalidMembershipChange: "the membership change does not apply to the current membership"
         case .leadershipTransferInProgress: "a leadership transfer is in progress; retry shortly"
         case .dropped: "the change was lost in a leader change and did not take effect; retry"
+        case .leaderChanged: "the Raft leader changed before the write committed; its outcome is unknown (it may still be applied)"
         case .storage(let why): "the write-ahead log failed, so this peer stopped: \(why)"
         }
     }

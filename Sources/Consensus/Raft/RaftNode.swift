@@ -20,6 +20,7 @@ public struct RaftNode: Sendable {
 
     var electionElapsed = 0
     var heartbeatElapsed = 0
+    var heartbeatRounds = 0
     /// 0 means "draw a fresh one at the next tick" (the RNG only enters through `tick`).
     var randomizedElectionTimeout = 0
     var votes: [UInt64: Bool] = [:]
@@ -566,9 +567,14 @@ public struct RaftNode: Sendable {
         }
     }
 
-    mutating func broadcastHeartbeat() {
+    /// A ReadIndex round asks the voters only (only their answers confirm it).
+    mutating func broadcastHeartbeat(allLearners: Bool = false, votersOnly: Bool = false) {
         for peer in membership.members where peer != id {
             guard let pr = progress[peer] else { continue }
+            if !membership.isVoter(peer) {
+                if votersOnly { continue }
+                if !allLearners && pr.state == .replicate && pr.match >= log.lastIndex && pr.inflight.isEmpty { continue }
+            }
             send(to: peer, .heartbeat(commit: min(pr.match, log.committed), readSequence: readSequence))
         }
     }
@@ -714,7 +720,8 @@ public struct RaftNode: Sendable {
         }
         if heartbeatElapsed >= configuration.heartbeatTicks {
             heartbeatElapsed = 0
-            broadcastHeartbeat()
+            heartbeatRounds += 1
+            broadcastHeartbeat(allLearners: heartbeatRounds % configuration.learnerHeartbeatRounds == 0)
         }
     }
 
@@ -732,7 +739,7 @@ public struct RaftNode: Sendable {
         }
         readSequence += 1
         pendingReads.append(PendingRead(sequence: readSequence, index: log.committed, context: context, origin: origin))
-        broadcastHeartbeat()
+        broadcastHeartbeat(votersOnly: true)
     }
 
     mutating func confirmReads() {

@@ -136,10 +136,15 @@ public struct RaftConfiguration: Sendable, Equatable {
     public var maxInflightAppends: Int
     public var preVote: Bool
     public var checkQuorum: Bool
+    /// A learner that has the whole log gets every this-many-th heartbeat only: it neither votes nor
+    /// counts for check-quorum or ReadIndex, and it needs no more than to keep knowing the leader. Learners
+    /// that lag get every heartbeat (its answer is what resumes their replication).
+    public var learnerHeartbeatRounds: Int
 
     public init(id: UInt64, electionTicks: Int = 10, heartbeatTicks: Int = 1,
                 maxBytesPerAppend: Int = 64 * 1024, maxInflightAppends: Int = 64,
-                preVote: Bool = true, checkQuorum: Bool = true) {
+                preVote: Bool = true, checkQuorum: Bool = true, learnerHeartbeatRounds: Int = 1) {
+        self.learnerHeartbeatRounds = max(1, learnerHeartbeatRounds)
         self.id = id
         self.electionTicks = max(2, electionTicks)
         self.heartbeatTicks = max(1, min(heartbeatTicks, max(1, electionTicks - 1)))

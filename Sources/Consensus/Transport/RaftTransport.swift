@@ -38,15 +38,22 @@ public final class RaftTransport: Sendable {
     private let state = NIOLockedValueBox(State())
 
     private struct State {
-        var outbound: [UInt64: Outbound] = [:]
+        var links: [UInt64: Link] = [:]
+        var nextGeneration: UInt64 = 0
         var metrics = Metrics()
         var closed = false
     }
 
-    private struct Outbound {
+    /// One destination. Frames wait here, bounded, until the connection's event loop writes them all at once.
+    /// `generation` tells a stale callback (of a connection replaced or removed since) from a current one.
+    private struct Link {
         var address: PeerAddress
-        var queue: FrameQueue
-        var task: Task<Void, Never>
+        var generation: UInt64
+        var frames: [[UInt8]] = []
+        var channel: (any Channel)?
+        var flushScheduled = false
+        var backoff: Duration
+        var retry: Scheduled<Void>?
     }
 
     public init(localID: UInt64, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, settings: Settings = Settings(), logger: Logger) {
@@ -58,149 +65,200 @@ public final class RaftTransport: Sendable {
 
     public var metrics: Metrics { state.withLockedValue { $0.metrics } }
 
+    // MARK: Inbound
+
     /// Accepts connections until cancelled, handing every inbound frame to `receive` with its sender's id.
+    /// `receive` runs on the connection's event loop: it must return quickly (queue the frame and go).
     /// Calls `ready` with the bound port once listening (useful when binding port 0).
     public func serve(host: String, port: Int, ready: @Sendable (Int) -> Void = { _ in },
-                      receive: @escaping @Sendable (_ from: UInt64, _ frame: [UInt8]) async -> Void) async throws {
-        // Each accepted connection is handed to its own task right in the child initializer, never through the
-        // server's async sequence: a child left in that sequence when the server stops would be dropped without
-        // being closed, which NIO treats as a programming error and traps on.
+                      receive: @escaping @Sendable (_ from: UInt64, _ frame: [UInt8]) -> Void) async throws {
         let inbound = InboundConnections()
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let connection = try Self.configureFraming(channel)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: Self.maximumFrameLength)))
+                    try channel.pipeline.syncOperations.addHandler(InboundFrameHandler(transport: self, receive: receive))
                     inbound.add(channel)
-                    Task {
-                        await self.handleInbound(connection, receive: receive)
-                        inbound.remove(channel)
-                    }
+                    channel.closeFuture.whenComplete { _ in inbound.remove(channel) }
                 }
             }
-        ready(server.channel.localAddress?.port ?? port)
+            .bind(host: host, port: port)
+            .get()
+        ready(server.localAddress?.port ?? port)
         defer { inbound.closeAll() }
-        try await server.executeThenClose { accepted in
-            for try await _ in accepted {}
+        try await withTaskCancellationHandler {
+            try await server.closeFuture.get()
+        } onCancel: {
+            server.close(promise: nil)
         }
     }
 
-    private func handleInbound(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
-                               receive: @Sendable (_ from: UInt64, _ frame: [UInt8]) async -> Void) async {
-        do {
-            try await connection.executeThenClose { inbound, _ in
-                var sender: UInt64?
-                for try await var frame in inbound {
-                    guard let from = sender else {
-                        guard let hello = Self.decodeHello(&frame) else {
-                            throw TransportError.malformedHello
-                        }
-                        sender = hello
-                        continue
-                    }
-                    state.withLockedValue { $0.metrics.framesReceived += 1 }
-                    await receive(from, frame.readBytes(length: frame.readableBytes) ?? [])
-                }
-            }
-        } catch let error as TransportError {
-            state.withLockedValue { $0.metrics.malformedConnections += 1 }
-            logger.warning("dropped a Raft connection", metadata: ["reason": "\(error)"])
-        } catch {
-            logger.debug("Raft connection closed", metadata: ["reason": "\(error)"])
-        }
+    fileprivate func countReceived() { state.withLockedValue { $0.metrics.framesReceived += 1 } }
+
+    fileprivate func countMalformed(_ error: any Error) {
+        state.withLockedValue { $0.metrics.malformedConnections += 1 }
+        logger.warning("dropped a Raft connection", metadata: ["reason": "\(error)"])
     }
+
+    // MARK: Outbound
 
     /// Queues a frame for `peer`. Never blocks: a full queue drops the frame, which Raft will resend.
+    /// Frames queued together leave in one write on the connection's event loop.
     public func send(_ frame: [UInt8], to peer: UInt64, at address: PeerAddress) {
+        var connect: (generation: UInt64, replaced: Link?)?
+        var flush: (channel: any Channel, generation: UInt64)?
         let dropped: Bool = state.withLockedValue { state in
             guard !state.closed else { return true }
-            let outbound: Outbound
-            if let existing = state.outbound[peer], existing.address == address {
-                outbound = existing
+            var link: Link
+            if let existing = state.links[peer], existing.address == address {
+                link = existing
             } else {
-                state.outbound[peer]?.queue.finish()
-                state.outbound[peer]?.task.cancel()
-                let queue = FrameQueue(capacity: settings.queueDepthPerPeer)
-                let task = Task { await self.runOutbound(to: peer, address: address, queue: queue) }
-                outbound = Outbound(address: address, queue: queue, task: task)
-                state.outbound[peer] = outbound
+                state.nextGeneration += 1
+                connect = (state.nextGeneration, state.links[peer])
+                link = Link(address: address, generation: state.nextGeneration, backoff: settings.reconnectBackoff.lowerBound)
             }
-            guard outbound.queue.push(frame) else {
+            defer { state.links[peer] = link }
+            guard link.frames.count < settings.queueDepthPerPeer else {
                 state.metrics.framesDroppedQueueFull += 1
                 return true
             }
+            link.frames.append(frame)
+            if let channel = link.channel, !link.flushScheduled {
+                link.flushScheduled = true
+                flush = (channel, link.generation)
+            }
             return false
+        }
+        if let connect {
+            if let old = connect.replaced { Self.tearDown(old) }
+            self.connect(peer, generation: connect.generation, address: address)
+        }
+        if let flush {
+            flush.channel.eventLoop.execute { self.flush(peer, generation: flush.generation) }
         }
         if dropped { logger.trace("dropped a Raft frame", metadata: ["peer": "\(peer)"]) }
     }
 
     /// Forgets a peer that left the configuration: closes its connection and drops its queue.
     public func removePeer(_ peer: UInt64) {
-        state.withLockedValue { state in
-            state.outbound[peer]?.queue.finish()
-            state.outbound[peer]?.task.cancel()
-            state.outbound[peer] = nil
-        }
+        let link = state.withLockedValue { $0.links.removeValue(forKey: peer) }
+        if let link { Self.tearDown(link) }
     }
 
     public func close() {
-        let outbound = state.withLockedValue { state in
+        let links = state.withLockedValue { state in
             state.closed = true
-            defer { state.outbound = [:] }
-            return Array(state.outbound.values)
+            defer { state.links = [:] }
+            return Array(state.links.values)
         }
-        for peer in outbound {
-            peer.queue.finish()
-            peer.task.cancel()
-        }
+        for link in links { Self.tearDown(link) }
     }
 
-    private func runOutbound(to peer: UInt64, address: PeerAddress, queue: FrameQueue) async {
-        // A batch survives a failed connection and is sent again on the next one; Raft ignores duplicates.
-        var batch: [[UInt8]] = []
-        var backoff = settings.reconnectBackoff.lowerBound
-        while !Task.isCancelled {
-            do {
-                let channel = try await connect(to: address)
-                backoff = settings.reconnectBackoff.lowerBound
-                try await channel.executeThenClose { _, outbound in
-                    try await outbound.write(Self.encodeHello(localID))
-                    while true {
-                        if batch.isEmpty {
-                            guard let next = await queue.takeAll() else { return }
-                            batch = next
-                        }
-                        // One write of everything queued: one flush, few syscalls, however many frames.
-                        try await outbound.write(contentsOf: batch.map { ByteBuffer(bytes: $0) })
-                        let count = batch.count
-                        state.withLockedValue { $0.metrics.framesSent += count }
-                        batch = []
-                    }
-                }
-                return // the queue finished: the peer was removed or the transport closed
-            } catch {
-                state.withLockedValue { $0.metrics.connectFailures += 1 }
-                logger.debug("Raft connection failed; retrying", metadata: ["peer": "\(peer)", "address": "\(address)", "error": "\(error)", "backoff": "\(backoff)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, settings.reconnectBackoff.upperBound)
-            }
-        }
+    private static func tearDown(_ link: Link) {
+        link.retry?.cancel()
+        link.channel?.close(promise: nil)
     }
 
-    private func connect(to address: PeerAddress) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        try await ClientBootstrap(group: group)
+    private func connect(_ peer: UInt64, generation: UInt64, address: PeerAddress) {
+        ClientBootstrap(group: group)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(TimeAmount(settings.connectTimeout))
-            .connect(host: address.host, port: address.port) { channel in
-                channel.eventLoop.makeCompletedFuture { try Self.configureFraming(channel) }
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(OutboundLinkHandler(transport: self, peer: peer, generation: generation))
+                }
+            }
+            .connect(host: address.host, port: address.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel): self.connected(peer, generation: generation, channel: channel)
+                case .failure(let error): self.connectFailed(peer, generation: generation, error: error)
+                }
             }
     }
 
-    private static func configureFraming(_ channel: any Channel) throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximumFrameLength)))
-        try channel.pipeline.syncOperations.addHandler(FrameEncoder())
-        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+    private func connected(_ peer: UInt64, generation: UInt64, channel: any Channel) {
+        var hello = Self.encodeHello(localID)
+        var framed = channel.allocator.buffer(capacity: 4 + hello.readableBytes)
+        framed.writeInteger(UInt32(hello.readableBytes))
+        framed.writeBuffer(&hello)
+        let current: Bool = state.withLockedValue { state in
+            guard var link = state.links[peer], link.generation == generation else { return false }
+            link.channel = channel
+            link.backoff = settings.reconnectBackoff.lowerBound
+            link.flushScheduled = true
+            state.links[peer] = link
+            return true
+        }
+        guard current else {
+            channel.close(promise: nil)
+            return
+        }
+        channel.writeAndFlush(framed, promise: nil)
+        channel.eventLoop.execute { self.flush(peer, generation: generation) }
+        // Closed before we recorded it: its handler's notice was ignored, so act on it here.
+        if !channel.isActive { connectionClosed(peer, generation: generation, channel: channel) }
+    }
+
+    private func connectFailed(_ peer: UInt64, generation: UInt64, error: any Error) {
+        let eventLoop = group.next()
+        let scheduled: Bool = state.withLockedValue { state in
+            guard var link = state.links[peer], link.generation == generation else { return false }
+            state.metrics.connectFailures += 1
+            let backoff = link.backoff
+            link.backoff = min(backoff * 2, settings.reconnectBackoff.upperBound)
+            link.channel = nil
+            let address = link.address
+            link.retry = eventLoop.scheduleTask(in: TimeAmount(backoff)) {
+                self.connect(peer, generation: generation, address: address)
+            }
+            state.links[peer] = link
+            logger.debug("Raft connection failed; retrying", metadata: [
+                "peer": "\(peer)", "address": "\(link.address)", "error": "\(error)", "backoff": "\(backoff)"])
+            return true
+        }
+        _ = scheduled
+    }
+
+    /// The connection closed: connect again at once (a failure then backs off).
+    fileprivate func connectionClosed(_ peer: UInt64, generation: UInt64, channel: any Channel) {
+        let address: PeerAddress? = state.withLockedValue { state in
+            guard var link = state.links[peer], link.generation == generation, link.channel === channel else { return nil }
+            link.channel = nil
+            link.flushScheduled = false
+            state.links[peer] = link
+            return link.address
+        }
+        guard let address else { return }
+        logger.debug("Raft connection closed; reconnecting", metadata: ["peer": "\(peer)"])
+        connect(peer, generation: generation, address: address)
+    }
+
+    /// On the connection's event loop: writes everything queued as one buffer, unless the socket is full
+    /// (then the frames wait, bounded, until it drains).
+    fileprivate func flush(_ peer: UInt64, generation: UInt64) {
+        let taken: (channel: any Channel, frames: [[UInt8]])? = state.withLockedValue { state in
+            guard var link = state.links[peer], link.generation == generation, let channel = link.channel else { return nil }
+            link.flushScheduled = false
+            guard channel.isWritable, !link.frames.isEmpty else {
+                state.links[peer] = link
+                return nil
+            }
+            let frames = link.frames
+            link.frames = []
+            state.links[peer] = link
+            state.metrics.framesSent += frames.count
+            return (channel, frames)
+        }
+        guard let taken else { return }
+        var buffer = taken.channel.allocator.buffer(capacity: taken.frames.reduce(0) { $0 + 4 + $1.count })
+        for frame in taken.frames {
+            buffer.writeInteger(UInt32(frame.count))
+            buffer.writeBytes(frame)
+        }
+        taken.channel.writeAndFlush(buffer, promise: nil)
     }
 
     static func encodeHello(_ id: UInt64) -> ByteBuffer {
@@ -215,6 +273,81 @@ public final class RaftTransport: Sendable {
         guard buffer.readableBytes == 13, buffer.readBytes(length: 4) == Array("RAFT".utf8),
               buffer.readInteger(as: UInt8.self) == frameVersion else { return nil }
         return buffer.readInteger(as: UInt64.self)
+    }
+}
+
+/// Reads a peer's frames on its event loop: the hello first, then every frame straight to `receive`.
+final class InboundFrameHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let transport: RaftTransport
+    let receive: @Sendable (UInt64, [UInt8]) -> Void
+    var sender: UInt64?
+    var failed = false
+
+    init(transport: RaftTransport, receive: @escaping @Sendable (UInt64, [UInt8]) -> Void) {
+        self.transport = transport
+        self.receive = receive
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        var frame = Self.unwrapInboundIn(data)
+        guard let from = sender else {
+            guard let hello = RaftTransport.decodeHello(&frame) else {
+                fail(context: context, TransportError.malformedHello)
+                return
+            }
+            sender = hello
+            return
+        }
+        transport.countReceived()
+        receive(from, frame.readBytes(length: frame.readableBytes) ?? [])
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is TransportError || error is ByteToMessageDecoderError {
+            fail(context: context, error)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func fail(context: ChannelHandlerContext, _ error: any Error) {
+        guard !failed else { return }
+        failed = true
+        transport.countMalformed(error)
+        context.close(promise: nil)
+    }
+}
+
+/// Watches an outbound connection: writes queued while the socket was full go once it drains; a closed
+/// connection is replaced. Peers never write back on it, so anything read is ignored.
+final class OutboundLinkHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let transport: RaftTransport
+    let peer: UInt64
+    let generation: UInt64
+
+    init(transport: RaftTransport, peer: UInt64, generation: UInt64) {
+        self.transport = transport
+        self.peer = peer
+        self.generation = generation
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { transport.flush(peer, generation: generation) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        transport.connectionClosed(peer, generation: generation, channel: context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }
 
@@ -244,60 +377,6 @@ final class InboundConnections: Sendable {
     }
 }
 
-/// A bounded queue of frames for one destination; the writer takes everything queued at once.
-final class FrameQueue: Sendable {
-    private struct State {
-        var frames: [[UInt8]] = []
-        var waiter: CheckedContinuation<[[UInt8]]?, Never>?
-        var finished = false
-    }
-    private let state = NIOLockedValueBox(State())
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    /// False when the frame was dropped: the queue is full or finished.
-    func push(_ frame: [UInt8]) -> Bool {
-        let (accepted, waiter): (Bool, CheckedContinuation<[[UInt8]]?, Never>?) = state.withLockedValue { state in
-            guard !state.finished else { return (false, nil) }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return (true, waiter)
-            }
-            guard state.frames.count < capacity else { return (false, nil) }
-            state.frames.append(frame)
-            return (true, nil)
-        }
-        waiter?.resume(returning: [frame])
-        return accepted
-    }
-
-    /// Everything queued, waiting while empty; nil once finished.
-    func takeAll() async -> [[UInt8]]? {
-        await withCheckedContinuation { continuation in
-            let answer: [[UInt8]]?? = state.withLockedValue { state in
-                if !state.frames.isEmpty {
-                    defer { state.frames = [] }
-                    return .some(state.frames)
-                }
-                if state.finished { return .some(nil) }
-                state.waiter = continuation
-                return .none
-            }
-            if let answer { continuation.resume(returning: answer) }
-        }
-    }
-
-    func finish() {
-        let waiter = state.withLockedValue { state in
-            state.finished = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: nil)
-    }
-}
-
 enum TransportError: Error {
     case malformedHello
     case frameTooLong(Int)
@@ -315,19 +394,5 @@ struct FrameDecoder: ByteToMessageDecoder {
         buffer.moveReaderIndex(forwardBy: 4)
         context.fireChannelRead(Self.wrapInboundOut(buffer.readSlice(length: Int(length))!)) // justified: length checked above
         return .continue
-    }
-}
-
-/// Writes the length and the frame as one buffer, so a frame never costs two small TCP segments (Nagle).
-final class FrameEncoder: ChannelOutboundHandler, Sendable {
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let frame = Self.unwrapOutboundIn(data)
-        var buffer = context.channel.allocator.buffer(capacity: 4 + frame.readableBytes)
-        buffer.writeInteger(UInt32(frame.readableBytes))
-        buffer.writeImmutableBuffer(frame)
-        context.write(Self.wrapOutboundOut(buffer), promise: promise)
     }
 }

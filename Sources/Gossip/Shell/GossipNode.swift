@@ -173,13 +173,14 @@ public final class GossipNode: Sendable {
         var leaving: CheckedContinuation<Void, Never>?
         var leaveDeadline = SWIMTime.zero
         var lastIncarnation = instance.incarnation
+        let timerLoop = group.next()
         persistIncarnation(lastIncarnation)
         publish(instance)
 
         while !Task.isCancelled {
             var wakeAt = instance.nextDeadline
             if leaving != nil { wakeAt = min(wakeAt, leaveDeadline) }
-            let inputs = await mailbox.take(until: clockOrigin + .nanoseconds(wakeAt.nanoseconds))
+            let inputs = await mailbox.take(until: clockOrigin + .nanoseconds(wakeAt.nanoseconds), timerLoop: timerLoop)
             var directives: [SWIMDirective] = []
             for input in inputs {
                 switch input {
@@ -398,13 +399,13 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
 }
 
 /// Inputs for a loop that owns a state machine: producers push from any thread, the loop takes everything
-/// queued at once, or wakes empty-handed at its next deadline.
+/// queued at once, or wakes empty-handed at its next deadline. The deadline is a timer on an event loop, not
+/// a sleeping task: a wake-up costs one continuation, not a task group with two child tasks.
 final class Mailbox<Item: Sendable>: Sendable {
     private struct State {
         var items: [Item] = []
         var waiter: CheckedContinuation<Void, Never>?
-        /// A wake-up that came before the waiter registered; it must not be lost.
-        var wakeRequested = false
+        var timer: Scheduled<Void>?
     }
     private let state = NIOLockedValueBox(State())
 
@@ -417,37 +418,46 @@ final class Mailbox<Item: Sendable>: Sendable {
         waiter?.resume()
     }
 
-    /// Everything queued, waiting until something arrives or `deadline` passes (then possibly nothing).
-    func take(until deadline: ContinuousClock.Instant) async -> [Item] {
+    /// Everything queued, waiting until something arrives, `deadline` passes or the task is cancelled
+    /// (then possibly nothing).
+    func take(until deadline: ContinuousClock.Instant, timerLoop: any EventLoop) async -> [Item] {
         if let items = takeIfAny() { return items }
-        guard deadline > .now else { return [] }
-        state.withLockedValue { $0.wakeRequested = false }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let ready = self.state.withLockedValue { state -> Bool in
-                        if !state.items.isEmpty || state.wakeRequested { return true }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if ready { continuation.resume() }
+        let delay = deadline - .now
+        guard delay > .zero else { return [] }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLockedValue { state -> Bool in
+                    // Checked under the lock the cancellation handler's wake-up takes, so it cannot be missed.
+                    if !state.items.isEmpty || Task.isCancelled { return true }
+                    state.waiter = continuation
+                    return false
                 }
+                if ready {
+                    continuation.resume()
+                    return
+                }
+                let timer = timerLoop.scheduleTask(in: TimeAmount(delay)) { self.wake() }
+                let stale: Scheduled<Void>? = state.withLockedValue { state in
+                    guard state.waiter != nil else { return timer }  // already woken
+                    state.timer = timer
+                    return nil
+                }
+                stale?.cancel()
             }
-            group.addTask {
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                self.wake()
-            }
-            await group.next()
-            self.wake()
-            group.cancelAll()
+        } onCancel: {
+            wake()
         }
+        let timer = state.withLockedValue { state in
+            defer { state.timer = nil }
+            return state.timer
+        }
+        timer?.cancel()
         return takeIfAny() ?? []
     }
 
     private func wake() {
         let waiter = state.withLockedValue { state in
             defer { state.waiter = nil }
-            if state.waiter == nil { state.wakeRequested = true }
             return state.waiter
         }
         waiter?.resume()
