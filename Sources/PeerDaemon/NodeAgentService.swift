@@ -13,7 +13,6 @@ import ServiceLifecycle
 /// they get the same validation, resource versions and watch events as a client's.
 struct NodeAgentService: ServiceLifecycle.Service {
     let agent: NodeAgent
-    let images: ImageStore
     let consensus: ConsensusNode
     let kubernetes: KubernetesAPI
     let nodeName: String
@@ -43,6 +42,8 @@ struct NodeAgentService: ServiceLifecycle.Service {
                 logger.warning("node agent round failed; retrying", metadata: ["error": "\(error)"])
             }
             lastRevision = await waitForChange(after: lastRevision)
+            // A busy store changes many times a second; this node's pods rarely do. Batch what arrives in 100 ms.
+            try? await Task.sleep(for: .milliseconds(100))
         }
         // Containers keep running across a peer restart; the next agent re-adopts them.
         await agent.shutdown(drain: false)

@@ -71,7 +71,7 @@ public struct Peer: Sendable {
                             security: configuration.insecureHTTP ? nil : security, metrics: metrics, logger: logger)
         api.images = pods?.images
         let nodeAgent = pods.map {
-            NodeAgentService(agent: $0.agent, images: $0.images, consensus: consensus.node, kubernetes: kubernetes,
+            NodeAgentService(agent: $0.agent, consensus: consensus.node, kubernetes: kubernetes,
                              nodeName: configuration.name, logger: logger)
         }
         let leaderDuties = LeaderDuties(consensus: consensus.node, kubernetes: kubernetes, members: { gossip.node.members },

@@ -23,6 +23,8 @@ public struct SWIMConfiguration: Sendable, Hashable {
     /// partition finds the other side again. Serf waits 30 s; edge links flap, and a view that stays split
     /// after the link is back keeps Raft from trusting its voters, so we try every 5 s (one TCP exchange).
     public var reconnectInterval: Duration = .seconds(5)
+    /// How long a member declared dead still receives gossip, so it can hear the verdict and refute it.
+    public var gossipToTheDeadTime: Duration = .seconds(30)
     /// How long dead and left members are kept as tombstones.
     public var tombstoneTimeout: Duration = .seconds(3600)
     /// Upper bound of the Local Health Multiplier (Lifeguard).

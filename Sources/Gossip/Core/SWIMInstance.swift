@@ -430,7 +430,12 @@ public struct SWIMInstance: Sendable {
 
     private mutating func gossip(now: SWIMTime, rng: inout some RandomNumberGenerator) {
         guard !broadcasts.isEmpty else { return }
-        let targets = randomMembers(configuration.gossipNodes, rng: &rng) { $0.status.isLive }
+        // Gossip to the recently dead too (memberlist does): a member declared dead a moment ago, e.g. across a
+        // partition that just healed, hears it and refutes at once instead of waiting for a reconnect.
+        let targets = randomMembers(configuration.gossipNodes, rng: &rng) { state in
+            state.status.isLive || (state.status == .dead
+                && memberRecords[state.address].map { now - $0.changedAt < configuration.gossipToTheDeadTime } == true)
+        }
         for target in targets {
             if broadcasts.isEmpty { break }
             sendDatagram([], to: target)
