@@ -100,10 +100,10 @@ let package = Package(
 
         .testTarget(name: "SimulationTests", dependencies: ["Simulation"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium"]),
-        .testTarget(name: "ResourceModelTests", dependencies: ["ResourceModel"]),
+        .testTarget(name: "ResourceModelTests", dependencies: ["ResourceModel", "Simulation"]),
         .testTarget(name: "PlacementTests", dependencies: ["Placement", "ResourceModel", "Simulation"]),
         .testTarget(name: "KubernetesAPITests", dependencies: [
-            "PeerDaemon", "ResourceModel", "Consensus", "Sodium",
+            "PeerDaemon", "ResourceModel", "Consensus", "Simulation", "Sodium",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "X509", package: "swift-certificates"),
         ]),

@@ -1,6 +1,7 @@
 import Foundation
 @testable import PeerDaemon
 import ResourceModel
+import Simulation
 import Testing
 
 @Suite("Protobuf request bodies (kubectl 1.32 generators)")
@@ -59,7 +60,7 @@ struct ProtobufTests {
             let node = await s.call(KubeRequest(method: "POST", target: "/api/v1/nodes", headers: ["Content-Type": "application/vnd.kubernetes.protobuf"],
                                                 body: Self.envelope(apiVersion: "v1", kind: "Node", raw: ProtoWriter())))
             #expect(node.status == 415)
-            var rng = SplitMix(seed: 9)
+            var rng = SeededRandom(seed: 9)
             for i in 0..<300 {
                 var bytes = i % 2 == 0 ? body : ProtobufBody.magic
                 let n = Int(rng.next() % 64)

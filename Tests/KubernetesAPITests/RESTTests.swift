@@ -2,6 +2,7 @@ import Consensus
 import Foundation
 @testable import PeerDaemon
 import ResourceModel
+import Simulation
 import Testing
 
 @Suite("Kubernetes REST over a real single-node store")
@@ -164,7 +165,7 @@ struct RESTTests {
                                                  headers: ["Content-Type": "application/json"], body: body))
                 #expect(r.status == 400 && r.json["kind"] == "Status", "body \(body.prefix(10)) → \(r.status)")
             }
-            var rng = SplitMix(seed: 1)
+            var rng = SeededRandom(seed: 1)
             for _ in 0..<50 {
                 let body = (0..<Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
                 for (type, method, target) in [("application/json", "POST", "/api/v1/namespaces/default/pods"),
@@ -346,19 +347,6 @@ struct RESTTests {
             #expect(await s.call("GET", "/api/v1/namespaces/default/secrets/s").json["data"]?["password"] == "aHVudGVyMg==")
             #expect(await s.call("GET", "/api/v1/namespaces/default/secrets").json["items"]?.arrayValue?.count == 1)
         }
-    }
-}
-
-/// A seeded generator for garbage inputs.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

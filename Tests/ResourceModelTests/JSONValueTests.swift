@@ -1,4 +1,5 @@
 import Foundation
+import Simulation
 import Testing
 @testable import ResourceModel
 
@@ -88,7 +89,7 @@ import Testing
         for cut in stride(from: 0, to: base.count, by: 7) {
             _ = try? JSONValue.parse(Array(base[..<cut]))
         }
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for _ in 0..<300 {
             var bytes = base
             for _ in 0..<3 {
@@ -115,17 +116,5 @@ import Testing
         #expect(v.value(at: ["spec", "replicas"])?.intValue == 2)
         v.set(nil, at: ["metadata", "name"])
         #expect(v.value(at: ["metadata", "name"]) == nil)
-    }
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

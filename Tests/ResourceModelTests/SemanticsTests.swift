@@ -1,4 +1,5 @@
 import Foundation
+import Simulation
 import Testing
 @testable import ResourceModel
 
@@ -41,13 +42,13 @@ import Testing
 
     static let alphabet = Array("ab=!,() in notin.-_/~0123456789\"{}[]:$%eEiKMGm ")
 
-    func randomString(_ rng: inout SplitMix64, _ max: Int) -> String {
+    func randomString(_ rng: inout SeededRandom, _ max: Int) -> String {
         let n = Int(rng.next() % UInt64(max))
         return String((0..<n).map { _ in Self.alphabet[Int(rng.next() % UInt64(Self.alphabet.count))] })
     }
 
     @Test func randomSelectorsQuantitiesAndPointers() {
-        var rng = SplitMix64(seed: 2024)
+        var rng = SeededRandom(seed: 2024)
         for _ in 0..<(2000 * Self.scale) {
             let s = randomString(&rng, 24)
             _ = try? LabelSelectorMatcher(parsing: s)
@@ -60,7 +61,7 @@ import Testing
     }
 
     @Test func randomPatchesOnRealObjects() {
-        var rng = SplitMix64(seed: 99)
+        var rng = SeededRandom(seed: 99)
         let target = Manifests.json(Manifests.pod)
         let pieces: [JSONValue] = [.null, 1, "x", [], [:], ["name": "db"], ["$patch": "delete", "name": "db"], ["$patch": "replace"],
                                    ["containerPort": 5432], ["$retainKeys": ["name"]], [["name": "db", "image": "y"]], ["op": "add", "path": "/spec/x", "value": 1]]

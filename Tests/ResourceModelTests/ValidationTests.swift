@@ -1,3 +1,4 @@
+import Simulation
 import Testing
 @testable import ResourceModel
 
@@ -301,7 +302,7 @@ import Testing
     }
 
     @Test func generatedNamesAreDeterministic() {
-        var a = SplitMix64(seed: 7), b = SplitMix64(seed: 7)
+        var a = SeededRandom(seed: 7), b = SeededRandom(seed: 7)
         let n1 = ServerFields.generatedName(prefix: "web-", using: &a)
         #expect(n1 == ServerFields.generatedName(prefix: "web-", using: &b))
         #expect(n1.hasPrefix("web-") && n1.count == 9)
