@@ -55,6 +55,7 @@ final class PeerMetrics: Sendable {
             gauge("gossip_packets_sent", Double(counters.packetsSent))
             gauge("gossip_packets_dropped", Double(counters.droppedUnauthenticated), [("reason", "unauthenticated")])
             gauge("gossip_packets_dropped", Double(counters.droppedMalformed), [("reason", "malformed")])
+            gauge("gossip_packets_dropped", Double(counters.datagramSendFailures), [("reason", "send_refused")])
             gauge("gossip_streams_received", Double(counters.streamsReceived))
             gauge("gossip_stream_failures", Double(counters.streamFailures))
             gauge("gossip_local_health_multiplier", Double(gossip.localHealthMultiplier))

@@ -148,4 +148,39 @@ struct GossipShellTests {
         try await Task.sleep(for: .seconds(1))
         #expect((0..<2).allSatisfy { cluster.statuses(seenBy: $0)[leaver] == .left })
     }
+
+    @Test("a datagram the kernel refuses (a firewall's EPERM, a lost route's ENETUNREACH; here EACCES) is a lost packet: the sender keeps hearing and being heard")
+    func refusedDatagramDoesNotDeafenTheNode() async throws {
+        let host = Self.uniqueHost()
+        let key = try SecretBoxKey.generate()
+        let cluster = try Cluster(count: 2, key: key, basePort: 17946, host: host)
+        // A member that claims a broadcast address: the kernel refuses every datagram to it (EACCES), nothing
+        // leaves the machine. Before the fix, NIO closed the sender's UDP channel on that error.
+        var settings = GossipNode.Settings(bindHost: host, port: 17948)
+        settings.advertisedAddress = "127.255.255.255:17948"
+        settings.swim = Self.fast
+        var logger = Logger(label: "unreachable")
+        logger.logLevel = .critical
+        let unreachable = GossipNode(settings: settings, keyring: GossipKeyring(primary: key), metadata: [:], incarnation: 0, logger: logger)
+        let unreachableTask = Task { try await unreachable.run() }
+        defer {
+            cluster.stopAll()
+            unreachableTask.cancel()
+        }
+        let (first, second) = (cluster.nodes[0].address, cluster.nodes[1].address)
+        cluster.nodes[1].join([first])
+        #expect(await Self.eventually { cluster.statuses(seenBy: 1)[first] == .alive && cluster.statuses(seenBy: 0)[second] == .alive })
+        unreachable.join([first])
+        // The first node has probed it (and the kernel refused): it is suspect or dead there.
+        #expect(await Self.eventually {
+            cluster.statuses(seenBy: 0)[settings.advertisedAddress ?? ""].map { $0 != .alive } ?? false
+        })
+        let received = cluster.nodes[0].counters.packetsReceived
+        // Several suspicion timeouts: a deaf first node would be declared dead by the second meanwhile.
+        try await Task.sleep(for: .seconds(4))
+        let counters = cluster.nodes[0].counters
+        #expect(counters.datagramSendFailures > 0, "the refused datagrams are counted")
+        #expect(counters.packetsReceived > received + 5, "the first node still receives datagrams: \(counters)")
+        #expect(await Self.eventually(.seconds(5)) { cluster.statuses(seenBy: 1)[first] == .alive && cluster.statuses(seenBy: 0)[second] == .alive })
+    }
 }

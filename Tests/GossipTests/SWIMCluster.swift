@@ -65,11 +65,36 @@ final class SWIMCluster {
         }
     }
 
+    /// Members stopped like a SIGSTOPped process: packets to them wait in their socket buffer and their
+    /// timers wait, both handled at `resume`.
+    private(set) var paused: Set<Int> = []
+    private var pausedInbox: [Int: [(from: Int, packet: SWIMPacket)]] = [:]
+
+    func pause(_ node: Int) {
+        paused.insert(node)
+    }
+
+    /// SIGCONT: the buffered packets first (as the shell drains its mailbox before ticking), then the timers.
+    func resume(_ node: Int) {
+        guard paused.remove(node) != nil else { return }
+        var directives: [SWIMDirective] = []
+        for (from, packet) in pausedInbox.removeValue(forKey: node) ?? [] {
+            directives += cores[node].receive(packet, from: Self.address(from), now: time(node), rng: &rngs[node])
+        }
+        directives += cores[node].tick(now: time(node), rng: &rngs[node])
+        scheduled[node] = .min
+        apply(directives, from: node)
+    }
+
     /// Runs the simulation until virtual time `deadline`, or until `stop` says so
     /// (checked after every event).
     func run(until deadline: Duration, stop: (() -> Bool)? = nil) {
         while let event = sim.step(until: deadline) {
             switch event {
+            case .deliver(let from, let to, let packet) where paused.contains(to):
+                pausedInbox[to, default: []].append((from, packet))
+            case .timer(let node, _) where paused.contains(node):
+                scheduled[node] = .min
             case .deliver(let from, let to, var packet):
                 if throughCodec {
                     // Unreachable on success; a codec bug drops the packet and fails the check below.

@@ -236,6 +236,81 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
     }
 }
 
+/// A verdict must not outlive the heal of the fault that caused it (docs/RELIABILITY.md, issue 8).
+@Suite struct VerdictAfterHealTests {
+    /// Runs a's timers from `from` to `until` in gossip steps, collecting what it sends to `to`.
+    private func sends(_ a: inout TestNode, from: SWIMTime, until: SWIMTime, to: String) -> [SWIMPacket] {
+        var packets: [SWIMPacket] = []
+        var now = from
+        while now <= until {
+            packets += a.tick(now).sends.filter { $0.to == to }.map(\.packet)
+            now = now + a.core.configuration.gossipInterval
+        }
+        return packets
+    }
+
+    @Test func aSuspectThatHeardNothingIsToldDirectlyAndItsRefutationComesStraightBack() {
+        // a suspects b (say, across a partition that just healed); the suspect news ran out of retransmits
+        // while the link was down, and b still has its old incarnation.
+        var a = TestNode("a", knows: ["b", "c", "d"])
+        var b = TestNode("b", knows: ["a", "c", "d"], seed: 3)
+        let t0 = seconds(10)
+        _ = a.receive(.suspect(address: "b", incarnation: 0, from: "c"), at: t0)
+        _ = sends(&a, from: t0, until: t0 + .seconds(5), to: "x")  // the link is down: whatever a sends is lost
+        #expect(a.core.member("b")?.status == .suspect)
+        #expect(b.core.incarnation == 0)
+        // The link is back: within a probe interval, a tells b itself, whatever it probes.
+        let healed = t0 + .seconds(5)
+        let told = sends(&a, from: healed, until: healed + a.core.configuration.probeInterval, to: "b")
+        let notice = told.first { $0.updates.contains(.suspect(address: "b", incarnation: 0, from: "a")) }
+        #expect(notice != nil, "a tells b it is suspected")
+        guard let notice else { return }
+        let answer = b.receive(notice, from: "a", at: healed + .seconds(1))
+        #expect(b.core.incarnation == 1)
+        let toA = answer.sends.filter { $0.to == "a" }
+        #expect(toA.contains { $0.packet.updates.contains(.alive(address: "b", incarnation: 1, metadata: MemberMetadata())) },
+                "b answers a directly with its refutation")
+        for packet in toA.map(\.packet) { _ = a.receive(packet, from: "b", at: healed + .seconds(1)) }
+        #expect(a.core.member("b")?.status == .alive)
+        #expect(a.core.suspicionDeadline(of: "b") == nil)
+    }
+
+    @Test func aRecentlyDeadMemberIsToldDirectlyAndComesBack() {
+        var a = TestNode("a", knows: ["b", "c"])
+        var b = TestNode("b", knows: ["a", "c"], seed: 3)
+        let t0 = seconds(10)
+        _ = a.receive(.dead(address: "b", incarnation: 0, from: "c"), at: t0)
+        _ = sends(&a, from: t0, until: t0 + .seconds(3), to: "x")
+        let healed = t0 + .seconds(3)
+        let told = sends(&a, from: healed, until: healed + a.core.configuration.probeInterval, to: "b")
+        let notice = told.first { $0.updates.contains(.dead(address: "b", incarnation: 0, from: "a")) }
+        #expect(notice != nil, "a tells b it was declared dead")
+        guard let notice else { return }
+        let answer = b.receive(notice, from: "a", at: healed + .seconds(1)).sends.filter { $0.to == "a" }
+        #expect(b.core.incarnation == 1)
+        for (packet, _) in answer { _ = a.receive(packet, from: "b", at: healed + .seconds(1)) }
+        #expect(a.core.member("b")?.status == .alive)
+        // Long dead members are left to the reconnect push/pull, not told every second forever.
+        var c = TestNode("c", knows: ["b"])
+        _ = c.receive(.dead(address: "b", incarnation: 0, from: "a"), at: t0)
+        let late = t0 + c.core.configuration.gossipToTheDeadTime + .seconds(1)
+        let lateNotices = sends(&c, from: late, until: late + .seconds(2), to: "b").filter { !$0.updates.isEmpty && !$0.messages.contains(where: \.isPushPull) }
+        #expect(lateNotices.isEmpty)
+    }
+
+    @Test func aStaleVerdictIsAnsweredWithTheCurrentAliveWithoutARefutation() {
+        // b refuted long ago (incarnation 2), but a never heard that alive: a still holds b suspect at 1.
+        var b = TestNode("b", knows: ["a", "c"], incarnation: 2)
+        let answer = b.receive(SWIMPacket([.update(.suspect(address: "b", incarnation: 1, from: "a"))]), from: "a", at: seconds(1))
+        #expect(b.core.incarnation == 2, "a stale verdict does not raise the incarnation")
+        #expect(answer.sends.contains { $0.to == "a" && $0.packet.updates.contains(.alive(address: "b", incarnation: 2, metadata: MemberMetadata())) })
+        var a = TestNode("a", knows: ["b", "c"])
+        _ = a.receive(.suspect(address: "b", incarnation: 1, from: "c"), at: seconds(1))
+        for (packet, _) in answer.sends { _ = a.receive(packet, from: "b", at: seconds(1.1)) }
+        #expect(a.core.member("b")?.status == .alive)
+    }
+}
+
 @Suite struct PrecedenceTests {
     private func node() -> TestNode { TestNode("a", knows: ["b", "c"]) }
 

@@ -25,6 +25,8 @@ public struct SWIMConfiguration: Sendable, Hashable {
     public var reconnectInterval: Duration = .seconds(5)
     /// How long a member declared dead still receives gossip, so it can hear the verdict and refute it.
     public var gossipToTheDeadTime: Duration = .seconds(30)
+    /// Most members told of their suspicion or recent death directly in one probe interval.
+    public var maxVerdictNotices: Int = 8
     /// How long dead and left members are kept as tombstones.
     public var tombstoneTimeout: Duration = .seconds(3600)
     /// Upper bound of the Local Health Multiplier (Lifeguard).

@@ -68,6 +68,8 @@ public struct SWIMInstance: Sendable {
     private var nextGossipAt: SWIMTime
     private var nextPushPullAt: SWIMTime
     private var nextReconnectAt: SWIMTime
+    /// Next time suspects and the recently dead are told of their verdict directly.
+    private var nextNoticeAt: SWIMTime
     private var output: [SWIMDirective] = []
     /// Size-dependent settings, recomputed only when the member count changes.
     private var scaled = ScaledSettings(configuration: .lan, memberCount: 1)
@@ -111,6 +113,7 @@ public struct SWIMInstance: Sendable {
         nextReconnectAt = now + configuration.reconnectInterval / 2
             + Self.randomFraction(of: configuration.reconnectInterval, using: &rng)
         nextPushPullAt = now
+        nextNoticeAt = now
         scaled = ScaledSettings(configuration: configuration, memberCount: 1)
         broadcasts.maxUpdateSize = configuration.maxPacketSize - 3
         for state in knownMembers where state.address != address {
@@ -227,6 +230,10 @@ public struct SWIMInstance: Sendable {
         if now >= nextGossipAt {
             nextGossipAt = now + configuration.gossipInterval
             gossip(now: now, rng: &rng)
+            if now >= nextNoticeAt {
+                nextNoticeAt = now + configuration.probeInterval
+                noticeVerdicts(now: now, rng: &rng)
+            }
         }
         if now >= nextPushPullAt {
             nextPushPullAt = now + configuration.scaledPushPullInterval(memberCount: memberCount)
@@ -442,6 +449,34 @@ public struct SWIMInstance: Sendable {
         }
     }
 
+    /// Tells members we hold suspect, or declared dead less than `gossipToTheDeadTime` ago, of their verdict,
+    /// directly, once per probe interval while it lasts (at most `maxVerdictNotices` a round, picked at
+    /// random). The piggybacked news ran out of retransmits while the link was down; without this, a member
+    /// that heard nothing during a partition or a pause kept its incarnation after the heal, and the verdict
+    /// stood until our next probe of it (an interval stretched by Local Health, up to 9 s per member in turn)
+    /// or until the suspicion ran out and it was declared dead. A notice carries nothing else: piggybacking
+    /// would spend the retransmits of real news on members that may well be unreachable.
+    private mutating func noticeVerdicts(now: SWIMTime, rng: inout some RandomNumberGenerator) {
+        guard !hasLeft else { return }
+        var notices: [MemberUpdate] = []
+        for address in suspected.sorted() {
+            guard let record = memberRecords[address], record.state.status == .suspect else { continue }
+            notices.append(.suspect(address: address, incarnation: record.state.incarnation, from: self.address))
+        }
+        for address in tombstones.keys.sorted() {
+            guard let record = memberRecords[address], record.state.status == .dead,
+                  now - record.changedAt < configuration.gossipToTheDeadTime else { continue }
+            notices.append(.dead(address: address, incarnation: record.state.incarnation, from: self.address))
+        }
+        if notices.count > configuration.maxVerdictNotices {
+            notices.shuffle(using: &rng)
+            notices.removeLast(notices.count - configuration.maxVerdictNotices)
+        }
+        for notice in notices {
+            output.append(.send(SWIMPacket([.update(notice)]), to: notice.address, transport: .datagram))
+        }
+    }
+
     private mutating func sendPushPull(to peer: String) {
         output.append(.send(SWIMPacket([.pushPull(isReply: false, source: address, members: localState())]), to: peer, transport: .stream))
     }
@@ -541,9 +576,7 @@ public struct SWIMInstance: Sendable {
 
     private mutating func applySuspect(address: String, incarnation: UInt64, from: String, now: SWIMTime) {
         if address == self.address {
-            if !hasLeft, incarnation >= self.incarnation {
-                refute(observed: incarnation)
-            }
+            answerVerdict(incarnation: incarnation, from: from)
             return
         }
         guard var record = memberRecords[address], record.state.status.isLive,
@@ -581,9 +614,7 @@ public struct SWIMInstance: Sendable {
 
     private mutating func applyDead(address: String, incarnation: UInt64, from: String, left: Bool, now: SWIMTime) {
         if address == self.address {
-            if !hasLeft, incarnation >= self.incarnation {
-                refute(observed: incarnation)
-            }
+            answerVerdict(incarnation: incarnation, from: from)
             return
         }
         guard var record = memberRecords[address], incarnation >= record.state.incarnation else { return }
@@ -601,6 +632,18 @@ public struct SWIMInstance: Sendable {
         } else {
             output.append(.event(.dead(record.state)))
             broadcasts.enqueue(.dead(address: address, incarnation: incarnation, from: from))
+        }
+    }
+
+    /// `from` holds us suspect or dead at `incarnation`. A current verdict is refuted; a stale one (we refuted
+    /// it already, but our alive never reached `from`) is answered with our alive as it stands. Either answer
+    /// also goes straight to `from`, so its verdict does not wait for gossip to find it.
+    private mutating func answerVerdict(incarnation: UInt64, from: String) {
+        guard !hasLeft else { return }
+        if incarnation >= self.incarnation { refute(observed: incarnation) }
+        if from != address {
+            output.append(.send(SWIMPacket([.update(.alive(address: address, incarnation: self.incarnation, metadata: metadata))]),
+                                to: from, transport: .datagram))
         }
     }
 

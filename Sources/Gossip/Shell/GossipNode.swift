@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -35,6 +40,8 @@ public final class GossipNode: Sendable {
         public var droppedMalformed = 0
         public var streamsReceived = 0
         public var streamFailures = 0
+        /// Datagrams the kernel refused (no route, a firewall's EPERM, a full buffer): dropped, like a lost packet.
+        public var datagramSendFailures = 0
     }
 
     enum Input: Sendable {
@@ -124,6 +131,13 @@ public final class GossipNode: Sendable {
 
     /// Binds UDP and TCP on the gossip port and runs until `leave()` finishes or the task is cancelled.
     public func run() async throws {
+        // Datagrams go out through a socket of our own with sendto(2), never through NIO: NIO closes a
+        // datagram channel on any send error but EMSGSIZE and EHOSTUNREACH, so one datagram refused by a
+        // firewall (EPERM) or sent while a flapping link had no route (ENETUNREACH) left gossip deaf for good,
+        // the member declared dead by everyone while it ran on. A refused datagram is a lost packet, which
+        // SWIM copes with. The sending port is ephemeral: replies go to the `source` inside each message.
+        let sendSocket = try Self.bindDatagramSocket(host: settings.bindHost, port: 0)
+        defer { close(sendSocket) }
         // Each channel is handed to `executeThenClose` right after it is bound, with no suspension point in
         // between: a bound async channel dropped unconsumed (say, because the TCP bind failed or the peer is
         // shutting down) is a programming error that NIO traps on.
@@ -134,7 +148,7 @@ public final class GossipNode: Sendable {
                     try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
                 }
             }
-        try await udp.executeThenClose { datagrams, datagramWriter in
+        try await udp.executeThenClose { datagrams, _ in
             let tcp = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
@@ -158,14 +172,14 @@ public final class GossipNode: Sendable {
                     tasks.addTask {
                         for try await _ in accepted {}
                     }
-                    try await self.loop(datagramWriter: datagramWriter)
+                    try await self.loop(datagramSocket: sendSocket)
                     tasks.cancelAll()
                 }
             }
         }
     }
 
-    private func loop(datagramWriter: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>) async throws {
+    private func loop(datagramSocket: CInt) async throws {
         var rng = SystemRandomNumberGenerator()
         var instance = SWIMInstance(address: address, configuration: settings.swim, metadata: initialMetadata,
                                     incarnation: initialIncarnation, now: now(), rng: &rng)
@@ -205,7 +219,7 @@ public final class GossipNode: Sendable {
             for directive in directives {
                 switch directive {
                 case .send(let packet, let destination, let transport):
-                    await send(packet, to: destination, transport: transport, datagramWriter: datagramWriter, resolved: &resolved)
+                    send(packet, to: destination, transport: transport, datagramSocket: datagramSocket, resolved: &resolved)
                 case .event(let event):
                     log(event)
                     let subscribers = shared.withLockedValue { Array($0.subscribers.values) }
@@ -285,8 +299,7 @@ public final class GossipNode: Sendable {
     }
 
     private func send(_ packet: SWIMPacket, to destination: String, transport: SWIMTransport,
-                      datagramWriter: NIOAsyncChannelOutboundWriter<AddressedEnvelope<ByteBuffer>>,
-                      resolved: inout [String: SocketAddress]) async {
+                      datagramSocket: CInt, resolved: inout [String: SocketAddress]) {
         guard let remote = resolved[destination] ?? Self.resolve(destination) else {
             logger.debug("cannot resolve gossip address", metadata: ["member": "\(destination)"])
             return
@@ -307,7 +320,16 @@ public final class GossipNode: Sendable {
         shared.withLockedValue { $0.counters.packetsSent += 1 }
         switch transport {
         case .datagram:
-            try? await datagramWriter.write(AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: sealed)))
+            let sent = remote.withSockAddr { address, length in
+                sealed.withUnsafeBytes { bytes in
+                    sendto(datagramSocket, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), address, socklen_t(length))
+                }
+            }
+            if sent < 0 {
+                let code = errno
+                shared.withLockedValue { $0.counters.datagramSendFailures += 1 }
+                logger.debug("gossip datagram not sent", metadata: ["to": "\(remote)", "errno": "\(code)"])
+            }
         case .stream:
             // Push/pull is rare and may be large: send it off the loop so a slow peer cannot stall probing.
             Task { await self.sendStream(sealed, to: remote) }
@@ -357,6 +379,22 @@ public final class GossipNode: Sendable {
     struct StreamTooLarge: Error {}
 
     // MARK: - Addresses
+
+    /// A non-blocking UDP socket bound to host:port (0: any free port).
+    static func bindDatagramSocket(host: String, port: Int) throws -> CInt {
+        guard let address = resolve(formatAddress(host: host, port: port)) else {
+            throw IOError(errnoCode: EINVAL, reason: "cannot resolve gossip bind address \(host)")
+        }
+        let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        let bound = address.withSockAddr { pointer, length in bind(fd, pointer, socklen_t(length)) == 0 }
+        guard bound else {
+            let code = errno
+            close(fd)
+            throw IOError(errnoCode: code, reason: "bind \(host):\(port)")
+        }
+        return fd
+    }
 
     public static func formatAddress(host: String, port: Int) -> String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
