@@ -303,6 +303,38 @@ import Testing
         #expect(c.reads[1]?.count == 1)
     }
 
+    /// With three voters the asking follower and the leader are a quorum: no heartbeat round. With five
+    /// the leader still confirms with the others.
+    @Test func followerReadSkipsTheHeartbeatRoundOnlyWhenTheQuorumIsTwo() throws {
+        for voters: [UInt64] in [[1, 2, 3], [1, 2, 3, 4, 5]] {
+            var c = RaftTestCluster(voters: voters)
+            c.campaign(1)
+            try c.propose(1, "w")
+            c.deliverAll()
+            c.sentLog = []
+            try c[2].readIndex(context: [9])
+            c.deliverAll()
+            #expect(c.reads[2]?.first?.context == [9])
+            #expect((c.reads[2]?.first?.index ?? 0) == c[1].commitIndex)
+            let heartbeats = c.sentLog.filter { if case .heartbeat = $0.body { true } else { false } }
+            #expect(heartbeats.count == (voters.count == 3 ? 0 : voters.count - 1))
+        }
+    }
+
+    /// Reads arriving at the leader before its next `ready()` share one heartbeat round.
+    @Test func leaderReadsInOneTurnShareOneHeartbeatRound() throws {
+        var c = RaftTestCluster(voters: [1, 2, 3])
+        c.campaign(1)
+        try c.propose(1, "w")
+        c.deliverAll()
+        c.sentLog = []
+        for context: UInt8 in 1...5 { try c[1].readIndex(context: [context]) }
+        c.deliverAll()
+        #expect(c.reads[1]?.map(\.context) == [[1], [2], [3], [4], [5]])
+        let heartbeats = c.sentLog.filter { if case .heartbeat = $0.body { true } else { false } }
+        #expect(heartbeats.count == 2)
+    }
+
     @Test func newLeaderDefersReadsUntilItCommitsInItsTerm() throws {
         var c = RaftTestCluster(voters: [1, 2, 3])
         c.held = [[1, 2], [1, 3]]

@@ -31,14 +31,19 @@ public enum SeedPlan: Equatable, Sendable {
     case single(UInt64)
     case range(ClosedRange<UInt64>)
 
-    /// `SIM_SEED=n` runs exactly seed n; `SIM_SEEDS=n` runs seeds 1...n; otherwise 1...defaultCount.
+    /// `SIM_SEED=n` runs exactly seed n; `SIM_SEEDS=n` runs seeds 1...n; `SIM_SEEDS=a-b` runs seeds a...b
+    /// (to split a long run into pieces); otherwise 1...defaultCount.
     public static func fromEnvironment(defaultCount: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> SeedPlan {
         if let text = environment["SIM_SEED"], let seed = UInt64(text.trimmingCharacters(in: .whitespaces)) {
             return .single(seed)
         }
         var count = UInt64(max(1, defaultCount))
-        if let text = environment["SIM_SEEDS"], let n = UInt64(text.trimmingCharacters(in: .whitespaces)), n > 0 {
-            count = n
+        if let text = environment["SIM_SEEDS"]?.trimmingCharacters(in: .whitespaces) {
+            let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
+            if bounds.count == 2, let first = UInt64(bounds[0]), let last = UInt64(bounds[1]), first > 0, first <= last {
+                return .range(first...last)
+            }
+            if let n = UInt64(text), n > 0 { count = n }
         }
         return .range(1...count)
     }
@@ -66,14 +71,34 @@ public func forEachSeed(
 ) throws(SeedFailure) -> [UInt64] {
     let name = testName.split(separator: "(").first.map(String.init) ?? testName
     let seeds = SeedPlan.fromEnvironment(defaultCount: defaultCount).seeds
+    let progress = SeedProgress(testName: name)
     for seed in seeds {
         do {
             try body(seed)
         } catch {
             throw SeedFailure(seed: seed, testName: name, underlying: String(describing: error))
         }
+        progress.passed(seed)
     }
     return seeds
+}
+
+/// `SIM_PROGRESS=n`: a line on standard error every n passed seeds, so a long run that is stopped
+/// still tells how far it got.
+struct SeedProgress {
+    let testName: String
+    let every: UInt64?
+
+    init(testName: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.testName = testName
+        every = environment["SIM_PROGRESS"].flatMap { UInt64($0) }.flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    func passed(_ seed: UInt64) {
+        guard let every, seed % every == 0 else { return }
+        let line = "\(testName): seeds through \(seed) passed\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
 }
 
 /// Variant for bodies that await.
@@ -84,12 +109,14 @@ public func forEachSeedAsync(
 ) async throws(SeedFailure) -> [UInt64] {
     let name = testName.split(separator: "(").first.map(String.init) ?? testName
     let seeds = SeedPlan.fromEnvironment(defaultCount: defaultCount).seeds
+    let progress = SeedProgress(testName: name)
     for seed in seeds {
         do {
             try await body(seed)
         } catch {
             throw SeedFailure(seed: seed, testName: name, underlying: String(describing: error))
         }
+        progress.passed(seed)
     }
     return seeds
 }

@@ -247,6 +247,8 @@ private func runBroadcast(seed: UInt64, keepsLog: Bool = false) -> BroadcastClus
         #expect(SeedPlan.fromEnvironment(defaultCount: 5, environment: ["SIM_SEEDS": "100"]) == .range(1...100))
         #expect(SeedPlan.fromEnvironment(defaultCount: 5, environment: ["SIM_SEED": "77", "SIM_SEEDS": "3"]) == .single(77))
         #expect(SeedPlan.fromEnvironment(defaultCount: 5, environment: ["SIM_SEEDS": "junk"]) == .range(1...5))
+        #expect(SeedPlan.fromEnvironment(defaultCount: 5, environment: ["SIM_SEEDS": "501-800"]) == .range(501...800))
+        #expect(SeedPlan.fromEnvironment(defaultCount: 5, environment: ["SIM_SEEDS": "9-3"]) == .range(1...5))
     }
 }
 

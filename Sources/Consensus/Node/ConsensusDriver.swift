@@ -38,6 +38,10 @@ final class ConsensusDriver {
     var nextChunkedFrame: UInt64 = 0
     /// Membership changes refused only because another one is in flight.
     var retryAdmin: [AdminRequest] = []
+    /// Peers' addresses, asked of the resolver (gossip's member list, behind its lock) once per tick at
+    /// most instead of once per message.
+    var addresses: [UInt64: PeerAddress] = [:]
+    var addressesResolvedAt: UInt64 = 0
 
     struct ReadRound {
         var reads: [UInt64]
@@ -275,7 +279,7 @@ final class ConsensusDriver {
     }
 
     func forward(_ envelopes: [[UInt8]], to leader: UInt64) {
-        guard let address = node.resolver(leader) else { return }
+        guard let address = address(of: leader) else { return }
         var chunk: [[UInt8]] = []
         var bytes = 0
         for e in envelopes {
@@ -417,8 +421,19 @@ final class ConsensusDriver {
         if raft.membership != knownMembership { noteMembership(raft.membership) }
     }
 
+    func address(of peer: UInt64) -> PeerAddress? {
+        if addressesResolvedAt != ticks {
+            addressesResolvedAt = ticks
+            addresses = [:]
+        }
+        if let known = addresses[peer] { return known }
+        let resolved = node.resolver(peer)
+        addresses[peer] = resolved
+        return resolved
+    }
+
     func send(_ m: RaftMessage) {
-        guard let address = node.resolver(m.to) else { return }
+        guard let address = address(of: m.to) else { return }
         let frame = ConsensusFrame.raft(m).encode()
         if frame.count <= node.settings.frameChunkBytes {
             node.transport.send(frame, to: m.to, at: address)

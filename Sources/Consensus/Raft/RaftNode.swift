@@ -33,6 +33,8 @@ public struct RaftNode: Sendable {
 
     // ReadIndex state.
     var readSequence: UInt64 = 0
+    /// Reads arrived since the last `ready()`: one heartbeat round at `ready()` confirms them all.
+    var readBroadcastPending = false
     var pendingReads: [PendingRead] = []
     var readsAwaitingCommit: [PendingRead] = []
     var confirmedReads: [RaftReadState] = []
@@ -282,7 +284,7 @@ public struct RaftNode: Sendable {
     /// False while a `ready()` is outstanding: the shell hands it back with `advance()` first.
     public var hasReady: Bool {
         if handedOut != nil { return false }
-        if broadcastPending || !outbox.isEmpty || receivedSnapshot != nil || log.truncateFrom != nil { return true }
+        if broadcastPending || readBroadcastPending || !outbox.isEmpty || receivedSnapshot != nil || log.truncateFrom != nil { return true }
         if softState != reportedSoft || hardState != reportedHard { return true }
         if log.unstableFrom <= log.lastIndex { return true }
         let applyThrough = min(log.committed, log.lastIndex)
@@ -296,6 +298,10 @@ public struct RaftNode: Sendable {
         if broadcastPending {
             broadcastPending = false
             broadcastAppend()
+        }
+        if readBroadcastPending {
+            readBroadcastPending = false
+            broadcastHeartbeat(votersOnly: true)
         }
         var rd = RaftReady()
         let soft = softState
@@ -368,6 +374,7 @@ public struct RaftNode: Sendable {
         progress = [:]
         transferTarget = 0
         broadcastPending = false
+        readBroadcastPending = false
         pendingReads = []
         readsAwaitingCommit = []
         votes = [:]
@@ -569,6 +576,8 @@ public struct RaftNode: Sendable {
 
     /// A ReadIndex round asks the voters only (only their answers confirm it).
     mutating func broadcastHeartbeat(allLearners: Bool = false, votersOnly: Bool = false) {
+        // Every voter hears this heartbeat, carrying the current read sequence: pending reads ride on it.
+        readBroadcastPending = false
         for peer in membership.members where peer != id {
             guard let pr = progress[peer] else { continue }
             if !membership.isVoter(peer) {
@@ -737,9 +746,22 @@ public struct RaftNode: Sendable {
             releaseRead(index: log.committed, context: context, origin: origin)
             return
         }
-        readSequence += 1
+        // A voter's request is its acknowledgement: it was still in this term when it sent it, after its
+        // reads began. With the leader that makes a quorum when the quorum is two (two or three voters):
+        // a leader of a later term needs a vote from one of the two, which neither had given (the leader
+        // by now, the follower when it sent), so nothing was committed before those reads began that this
+        // commit index misses. Saves the heartbeat round: a follower's read costs one round trip.
+        if origin != id, membership.quorum == 2, membership.isVoter(origin), membership.isVoter(id) {
+            releaseRead(index: log.committed, context: context, origin: origin)
+            return
+        }
+        // Every read that arrives before the next `ready()` shares one sequence and one heartbeat round
+        // (the leader's own and each follower's): a heartbeat sent after a read was registered confirms it.
+        if !readBroadcastPending {
+            readSequence += 1
+            readBroadcastPending = true
+        }
         pendingReads.append(PendingRead(sequence: readSequence, index: log.committed, context: context, origin: origin))
-        broadcastHeartbeat(votersOnly: true)
     }
 
     mutating func confirmReads() {

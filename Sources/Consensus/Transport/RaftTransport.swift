@@ -14,6 +14,8 @@ public final class RaftTransport: Sendable {
     public static let frameVersion: UInt8 = 1
     /// A snapshot chunk is the largest frame we send; anything bigger is a corrupt or hostile length.
     public static let maximumFrameLength = 16 << 20
+    /// How long sent bytes may stay unacknowledged before the kernel drops the connection (TCP_USER_TIMEOUT).
+    static let unacknowledgedTimeoutMilliseconds = 3000
 
     public struct Settings: Sendable {
         /// Frames queued for one destination before new ones are dropped.
@@ -111,12 +113,14 @@ public final class RaftTransport: Sendable {
         var flush: (channel: any Channel, generation: UInt64)?
         let dropped: Bool = state.withLockedValue { state in
             guard !state.closed else { return true }
+            // Taken out of the table while changed, so appending to its queue never copies the queue.
+            var existing = state.links.removeValue(forKey: peer)
             var link: Link
-            if let existing = state.links[peer], existing.address == address {
-                link = existing
+            if let known = existing?.address, known == address, let taken = existing.take() {
+                link = taken
             } else {
                 state.nextGeneration += 1
-                connect = (state.nextGeneration, state.links[peer])
+                connect = (state.nextGeneration, existing)
                 link = Link(address: address, generation: state.nextGeneration, backoff: settings.reconnectBackoff.lowerBound)
             }
             defer { state.links[peer] = link }
@@ -164,6 +168,10 @@ public final class RaftTransport: Sendable {
     private func connect(_ peer: UInt64, generation: UInt64, address: PeerAddress) {
         ClientBootstrap(group: group)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            // Frames queued while a cable is cut would otherwise wait on TCP's doubling retransmit timer (tens of
+            // seconds after a long cut); give up on the connection instead and reconnect with our own back-off.
+            .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_USER_TIMEOUT)),
+                           value: SocketOptionValue(Self.unacknowledgedTimeoutMilliseconds))
             .connectTimeout(TimeAmount(settings.connectTimeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
