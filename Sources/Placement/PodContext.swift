@@ -9,28 +9,33 @@ struct PodContext {
     var requiredNodeAffinity: NodeSelector?
     var preferredNodeAffinity: [PreferredSchedulingTerm]
     var hasNodeConstraints: Bool
+    /// Node index → failure bits of the fixed filters (`NodeFilterMemo`), shared by pods with the same
+    /// tolerations and node constraints.
+    var nodeMask: [UInt8]
 
-    /// Required pod affinity: per term, the topology values where a matching pod runs.
-    var requiredAffinity: [(term: AffinityTerm, domains: Set<String>)] = []
+    /// Required pod affinity: per term, where matching pods run.
+    var requiredAffinity: [DomainCounts] = []
     /// No pod matches any affinity term but the pod matches its own terms: the first of a group may go anywhere.
     var affinityWaived = false
-    var requiredAntiAffinity: [(term: AffinityTerm, domains: Set<String>)] = []
-    /// Existing pods' required anti-affinity that selects this pod: topology key → forbidden values.
-    var forbiddenByExisting: [String: Set<String>] = [:]
+    /// Own required anti-affinity: where matching pods run.
+    var requiredAntiAffinity: [DomainCounts] = []
+    /// Existing pods' required anti-affinity that selects this pod: the domains where such pods run.
+    var forbiddenByExisting: [DomainCounts] = []
     var hardSpread: [SpreadState] = []
     var softSpread: [SpreadState] = []
-    /// Preferred inter-pod terms as topology key → value → weight (affinity positive, anti negative).
-    var preferredPodWeights: [String: [String: Int]] = [:]
+    /// Preferred inter-pod terms, each a weight per domain (affinity positive, anti-affinity negative):
+    /// the pod's own terms (weight × matching pods) and existing pods' terms that select it.
+    var preferredPod: [(domains: DomainCounts, factor: Int)] = []
 
     struct SpreadState {
         var maxSkew: Int
-        var topologyKey: String
-        var counts: [String: Int]
+        var domains: DomainCounts
         var minCount: Int
+        var maxCount: Int
         var selfMatch: Int
     }
 
-    init(_ pod: Pod, cache: SchedulingCache) {
+    init(_ pod: Pod, cache: inout SchedulingCache) {
         info = PodInfo(pod)
         let spec = pod.spec ?? PodSpec()
         tolerations = spec.tolerations ?? []
@@ -38,6 +43,7 @@ struct PodContext {
         requiredNodeAffinity = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
         preferredNodeAffinity = spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []
         hasNodeConstraints = !nodeSelector.isEmpty || requiredNodeAffinity != nil
+        nodeMask = cache.nodeFilterMask(tolerations: tolerations, nodeSelector: nodeSelector, required: requiredNodeAffinity)
         let ns = info.key.namespace
 
         // Required inter-pod affinity and anti-affinity.
@@ -45,74 +51,88 @@ struct PodContext {
             .compactMap { AffinityTerm($0, ownNamespace: ns) }
         var anyMatch = false
         for term in affinityTerms {
-            let matches = cache.pods(matching: term)
-            if !matches.isEmpty { anyMatch = true }
-            requiredAffinity.append((term, Self.domains(of: matches, key: term.topologyKey, cache: cache)))
+            let d = cache.domainCounts(for: term)
+            if !d.counts.isEmpty || !cache.pods(matching: term).isEmpty { anyMatch = true }
+            requiredAffinity.append(d)
         }
         if !affinityTerms.isEmpty && !anyMatch {
             affinityWaived = affinityTerms.allSatisfy { $0.matches(namespace: ns, labels: info.labels) }
         }
-        for term in info.requiredAntiAffinity {
-            requiredAntiAffinity.append((term, Self.domains(of: cache.pods(matching: term), key: term.topologyKey, cache: cache)))
-        }
-        for group in cache.antiAffinityGroups.values where group.term.matches(namespace: ns, labels: info.labels) {
-            forbiddenByExisting[group.term.topologyKey, default: []].formUnion(group.domainCounts.keys)
+        for term in info.requiredAntiAffinity { requiredAntiAffinity.append(cache.domainCounts(for: term)) }
+        for group in cache.antiAffinityGroups.values
+        where !group.domainCounts.isEmpty && group.term.matches(namespace: ns, labels: info.labels) {
+            forbiddenByExisting.append(DomainCounts(column: cache.column(group.term.topologyKey), counts: group.domainCounts))
         }
 
         // Preferred inter-pod terms, and the symmetric weight of existing pods' preferences.
-        func addWeight(_ key: String, _ value: String, _ w: Int) { preferredPodWeights[key, default: [:]][value, default: 0] += w }
         for (terms, sign) in [(info.preferredAffinity, 1), (info.preferredAntiAffinity, -1)] {
-            for term in terms {
-                for p in cache.pods(matching: term) {
-                    if let n = p.nodeName, let v = cache.label(term.topologyKey, onNode: n) { addWeight(term.topologyKey, v, sign * term.weight) }
-                }
-            }
+            for term in terms { preferredPod.append((cache.domainCounts(for: term), sign * term.weight)) }
         }
-        for group in cache.preferredGroups.values where group.term.matches(namespace: ns, labels: info.labels) {
-            for (value, w) in group.domainWeights { addWeight(group.term.topologyKey, value, w) }
+        for group in cache.preferredGroups.values
+        where !group.domainWeights.isEmpty && group.term.matches(namespace: ns, labels: info.labels) {
+            preferredPod.append((DomainCounts(column: cache.column(group.term.topologyKey), counts: group.domainWeights), 1))
         }
 
         // Topology spread: counts per domain over the nodes this pod could use at all.
         for c in spec.topologySpreadConstraints ?? [] {
             guard let matcher = try? LabelSelectorMatcher.from(c.labelSelector) else { continue }
-            var counts: [String: Int] = [:]
-            for i in cache.nodes.indices where passesNodeConstraints(cache.nodes[i]) {
-                if let v = cache.nodes[i].labels[c.topologyKey], counts[v] == nil { counts[v] = 0 }
-            }
             let term = AffinityTerm(selector: matcher, namespaces: [ns], topologyKey: c.topologyKey, weight: 0)
-            for p in cache.pods(matching: term) {
-                guard let n = p.nodeName, let i = cache.nodeIndex[n], let v = cache.nodes[i].labels[c.topologyKey], counts[v] != nil,
-                      passesNodeConstraints(cache.nodes[i]) else { continue }
-                counts[v, default: 0] += 1
+            var domains: DomainCounts
+            var present: [Int32: Int]
+            if hasNodeConstraints {
+                // Only pods on nodes the pod could use count: counted here, not from the shared index.
+                domains = DomainCounts(column: cache.column(c.topologyKey), counts: [:])
+                present = [:]
+                for i in nodeMask.indices where nodeMask[i] & NodeFilterMemo.nodeAffinity == 0 {
+                    if let v = domains.domain(i) { present[v, default: 0] += 1 }
+                }
+                for p in cache.pods(matching: term) {
+                    guard let n = p.nodeName, let i = cache.nodeIndex[n], nodeMask[i] & NodeFilterMemo.nodeAffinity == 0,
+                          let v = domains.domain(i) else { continue }
+                    domains.counts[v, default: 0] += 1
+                }
+            } else {
+                domains = cache.domainCounts(for: term)
+                present = cache.labelColumns.keyID(c.topologyKey).map { cache.labelColumns.domainNodes[$0] } ?? [:]
             }
-            var minCount = counts.values.min() ?? 0
-            if let minDomains = c.minDomains, counts.count < minDomains { minCount = 0 }
-            let state = SpreadState(maxSkew: max(1, c.maxSkew), topologyKey: c.topologyKey, counts: counts, minCount: minCount,
+            var minCount = Int.max, maxCount = 0
+            for v in present.keys {
+                let n = domains.counts[v] ?? 0
+                minCount = min(minCount, n)
+                maxCount = max(maxCount, n)
+            }
+            if present.isEmpty { minCount = 0 }
+            if let minDomains = c.minDomains, present.count < minDomains { minCount = 0 }
+            let state = SpreadState(maxSkew: max(1, c.maxSkew), domains: domains, minCount: minCount, maxCount: maxCount,
                                     selfMatch: matcher.matches(info.labels) ? 1 : 0)
             if c.whenUnsatisfiable == "ScheduleAnyway" { softSpread.append(state) } else { hardSpread.append(state) }
         }
         toleratesUnschedulable = tolerations.contains { $0.tolerates(Taint(key: "node.kubernetes.io/unschedulable", effect: "NoSchedule")) }
-        isSimple = !hasNodeConstraints && info.hostPorts.isEmpty && info.requests.scalar.isEmpty
-            && hardSpread.isEmpty && forbiddenByExisting.isEmpty && requiredAntiAffinity.isEmpty && requiredAffinity.isEmpty
+        needsNodeDetail = !info.hostPorts.isEmpty || !info.requests.scalar.isEmpty
         hasPodLevelConstraints = !hardSpread.isEmpty || !forbiddenByExisting.isEmpty || !requiredAntiAffinity.isEmpty || !requiredAffinity.isEmpty
-    }
-
-    static func domains(of pods: [PodInfo], key: String, cache: SchedulingCache) -> Set<String> {
-        var out: Set<String> = []
-        for p in pods {
-            if let n = p.nodeName, let v = cache.label(key, onNode: n) { out.insert(v) }
-        }
-        return out
     }
 
     /// Spreading or inter-pod rules apply (most pods have none, and skip those checks).
     var hasPodLevelConstraints = false
-    /// Only cpu, memory and pod count matter (no selectors, ports, extended resources or pod rules):
-    /// such pods are filtered on `NodeFit` alone for nodes without taints.
-    var isSimple = false
+    /// Host ports or extended resources: checked on the full `NodeInfo`.
+    var needsNodeDetail = false
     var toleratesUnschedulable = false
 
-    /// The fast path of `filter` for simple pods.
+    /// Whether node `idx` passes every filter: the per-node loop, integer reads only for most pods.
+    @inline(__always)
+    func feasible(_ idx: Int, _ fit: NodeFit, cache: SchedulingCache) -> Bool {
+        guard nodeMask[idx] == 0, quickFits(fit) else { return false }
+        if needsNodeDetail {
+            var v = NodeVerdict()
+            let node = cache.nodes[idx]
+            if !info.hostPorts.isEmpty && !portsFree(node) { return false }
+            fitResources(node, into: &v)
+            if !v.fits { return false }
+        }
+        return !hasPodLevelConstraints || podLevelFailure(idx) == nil
+    }
+
+    /// cpu, memory and pod count on the compact `NodeFit`.
     @inline(__always)
     func quickFits(_ f: NodeFit) -> Bool {
         f.podCount < f.allowedPods
@@ -122,28 +142,22 @@ struct PodContext {
 
     // MARK: - Filters (in kube-scheduler's plugin order; the first failing plugin decides)
 
-    func filter(_ node: NodeInfo) -> NodeVerdict {
+    /// Every filter on node `idx`, with the reasons (for failure messages and preemption).
+    func filter(at idx: Int, cache: SchedulingCache) -> NodeVerdict {
         var v = NodeVerdict()
-        if !passesUnschedulable(node) { v.add(.unschedulable); return v }
-        if !node.hardTaints.isEmpty, let taint = untoleratedTaint(node) {
+        let node = cache.nodes[idx]
+        let bits = nodeMask[idx]
+        if bits & NodeFilterMemo.unschedulable != 0 { v.add(.unschedulable); return v }
+        if bits & NodeFilterMemo.taint != 0, let taint = untoleratedTaint(node) {
             v.untoleratedTaint = taint
             return v
         }
-        if !passesNodeConstraints(node) { v.add(.nodeAffinity); return v }
+        if bits & NodeFilterMemo.nodeAffinity != 0 { v.add(.nodeAffinity); return v }
         if !info.hostPorts.isEmpty && !portsFree(node) { v.add(.ports); return v }
         fitResources(node, into: &v)
         if !v.fits { return v }
-        if hasPodLevelConstraints {
-            if let r = spreadFailure(node) { v.add(r); return v }
-            if let r = interPodFailure(node) { v.add(r) }
-        }
+        if hasPodLevelConstraints, let r = podLevelFailure(idx) { v.add(r) }
         return v
-    }
-
-    func passesUnschedulable(_ node: NodeInfo) -> Bool {
-        guard node.unschedulable else { return true }
-        let t = Taint(key: "node.kubernetes.io/unschedulable", effect: "NoSchedule")
-        return tolerations.contains { $0.tolerates(t) }
     }
 
     func untoleratedTaint(_ node: NodeInfo) -> Taint? {
@@ -151,10 +165,9 @@ struct PodContext {
         return nil
     }
 
-    func passesNodeConstraints(_ node: NodeInfo) -> Bool {
-        guard hasNodeConstraints else { return true }
+    static func passesNodeConstraints(_ node: NodeInfo, nodeSelector: [String: String], required: NodeSelector?) -> Bool {
         for (k, v) in nodeSelector where node.labels[k] != v { return false }
-        if let required = requiredNodeAffinity, !required.matches(nodeLabels: node.labels, nodeName: node.name) { return false }
+        if let required, !required.matches(nodeLabels: node.labels, nodeName: node.name) { return false }
         return true
     }
 
@@ -175,29 +188,18 @@ struct PodContext {
         }
     }
 
-    func spreadFailure(_ node: NodeInfo) -> FilterReason? {
+    func podLevelFailure(_ idx: Int) -> FilterReason? {
         for s in hardSpread {
-            guard let value = node.labels[s.topologyKey] else { return .spreadMissingLabel }
-            let count = s.counts[value] ?? 0
-            if count + s.selfMatch - s.minCount > s.maxSkew { return .spread }
+            guard let value = s.domains.domain(idx) else { return .spreadMissingLabel }
+            if (s.domains.counts[value] ?? 0) + s.selfMatch - s.minCount > s.maxSkew { return .spread }
         }
-        return nil
-    }
-
-    func interPodFailure(_ node: NodeInfo) -> FilterReason? {
-        for (key, values) in forbiddenByExisting {
-            if let v = node.labels[key], values.contains(v) { return .existingAntiAffinity }
-        }
-        for (term, domains) in requiredAntiAffinity {
-            if let v = node.labels[term.topologyKey], domains.contains(v) { return .podAntiAffinity }
-        }
+        for d in forbiddenByExisting where d.count(idx) > 0 { return .existingAntiAffinity }
+        for d in requiredAntiAffinity where d.count(idx) > 0 { return .podAntiAffinity }
         if !affinityWaived {
-            for (term, domains) in requiredAffinity {
-                guard let v = node.labels[term.topologyKey], domains.contains(v) else { return .podAffinity }
-            }
+            for d in requiredAffinity where d.count(idx) == 0 { return .podAffinity }
         } else {
             // The first pod of a group still needs the topology label to define its domain.
-            for (term, _) in requiredAffinity where node.labels[term.topologyKey] == nil { return .podAffinity }
+            for d in requiredAffinity where d.domain(idx) == nil { return .podAffinity }
         }
         return nil
     }
@@ -210,7 +212,8 @@ struct PodContext {
         var total = [Double](repeating: 0, count: feasible.count)
         for i in 0..<feasible.count { total[i] = resourceScore(cache.fits[feasible[i]], policy: policy) }
         if !preferredNodeAffinity.isEmpty {
-            addNormalized(&total, feasible.map { cache.nodes[$0] }, weight: 2) { node in
+            addNormalized(&total, feasible, weight: 2) { idx in
+                let node = cache.nodes[idx]
                 var s = 0
                 for term in preferredNodeAffinity where term.preference.matches(nodeLabels: node.labels, nodeName: node.name) { s += term.weight }
                 return Double(s)
@@ -218,21 +221,18 @@ struct PodContext {
         }
         if feasible.contains(where: { cache.fits[$0].hasPreferNoSchedule }) {
             // Fewer intolerable PreferNoSchedule taints is better.
-            addNormalized(&total, feasible.map { cache.nodes[$0] }, weight: 3, reverse: true) { node in
-                Double(node.preferNoScheduleTaints.filter { t in !tolerations.contains { $0.tolerates(t) } }.count)
+            addNormalized(&total, feasible, weight: 3, reverse: true) { idx in
+                guard cache.fits[idx].hasPreferNoSchedule else { return 0 }
+                return Double(cache.nodes[idx].preferNoScheduleTaints.filter { t in !tolerations.contains { $0.tolerates(t) } }.count)
             }
         }
-        if !preferredPodWeights.isEmpty {
-            addNormalized(&total, feasible.map { cache.nodes[$0] }, weight: 2) { node in
-                var s = 0
-                for (key, weights) in preferredPodWeights { if let v = node.labels[key] { s += weights[v] ?? 0 } }
-                return Double(s)
-            }
+        if !preferredPod.isEmpty {
+            addNormalized(&total, feasible, weight: 2) { Double(preferredPodScore($0)) }
         }
         if !softSpread.isEmpty {
-            addNormalized(&total, feasible.map { cache.nodes[$0] }, weight: 2, reverse: true) { node in
+            addNormalized(&total, feasible, weight: 2, reverse: true) { idx in
                 var s = 0
-                for c in softSpread { s += node.labels[c.topologyKey].map { c.counts[$0] ?? 0 } ?? (c.counts.values.max() ?? 0) + 1 }
+                for c in softSpread { s += c.domains.domain(idx).map { c.domains.counts[$0] ?? 0 } ?? c.maxCount + 1 }
                 return Double(s)
             }
         }
@@ -260,13 +260,27 @@ struct PodContext {
     }
 
     /// Applies min-max normalisation to 0...100 (kube-scheduler's NormalizeScore) and adds `weight ×` it.
-    func addNormalized(_ total: inout [Double], _ nodes: [NodeInfo], weight: Double, reverse: Bool = false, _ raw: (NodeInfo) -> Double) {
-        let values = nodes.map(raw)
-        guard let lo = values.min(), let hi = values.max(), hi > lo else { return }
+    func addNormalized(_ total: inout [Double], _ feasible: [Int], weight: Double, reverse: Bool = false, _ raw: (Int) -> Double) {
+        var values = [Double](repeating: 0, count: feasible.count)
+        var lo = Double.infinity, hi = -Double.infinity
+        for i in feasible.indices {
+            let x = raw(feasible[i])
+            values[i] = x
+            lo = min(lo, x)
+            hi = max(hi, x)
+        }
+        guard hi > lo else { return }
         for i in values.indices {
             let n = (values[i] - lo) / (hi - lo) * 100
             total[i] += weight * (reverse ? 100 - n : n)
         }
+    }
+
+    /// InterPodAffinity's raw score on node `idx`.
+    func preferredPodScore(_ idx: Int) -> Int {
+        var s = 0
+        for (d, factor) in preferredPod { s += factor * d.count(idx) }
+        return s
     }
 
     /// Kubernetes' defaults for pods that request nothing, so empty pods still spread or pack.
@@ -291,5 +305,6 @@ extension AffinityTerm {
         self.namespaces = namespaces
         self.topologyKey = topologyKey
         self.weight = weight
+        signature = Self.signature(selector, namespaces, topologyKey)
     }
 }

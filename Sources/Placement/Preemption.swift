@@ -7,7 +7,7 @@ enum Preemption {
     static func choose(for ctx: PodContext, cache: SchedulingCache) -> PreemptionDecision? {
         var best: (node: Int, highest: Int32, victims: [PodInfo])?
         for idx in cache.nodes.indices {
-            let verdict = ctx.filter(cache.nodes[idx])
+            let verdict = ctx.filter(at: idx, cache: cache)
             guard !verdict.fits, verdict.untoleratedTaint == nil,
                   verdict.reasons.allSatisfy(\.isResolvableByPreemption) else { continue }
             var node = cache.nodes[idx]

@@ -189,44 +189,51 @@ public struct Scheduler: Sendable {
     enum OneResult { case bound(Binding), failed(SchedulingFailure, PreemptionDecision?) }
 
     mutating func scheduleOne(_ pod: Pod, cache: inout SchedulingCache, random: UInt64) -> OneResult {
-        let ctx = PodContext(pod, cache: cache)
+        // The context holds the cache's index tables: it must be gone before `assume` writes to them, or
+        // they would be copied.
+        let decision = decide(pod, cache: &cache, random: random)
+        switch decision {
+        case .failed(let result): return result
+        case .bind(let info, let idx):
+            let name = cache.nodes[idx].name
+            cache.assume(info, onto: name)
+            return .bound(Binding(pod: info.key, podUID: info.uid, nodeName: name))
+        }
+    }
+
+    enum Decision { case bind(PodInfo, Int), failed(OneResult) }
+
+    mutating func decide(_ pod: Pod, cache: inout SchedulingCache, random: UInt64) -> Decision {
+        let ctx = PodContext(pod, cache: &cache)
         let n = cache.nodes.count
         let want = configuration.feasibleNodesToFind(total: n)
         var feasible: [Int] = []
         feasible.reserveCapacity(want)
         var processed = 0
         let start = n == 0 ? 0 : nextStartNodeIndex % n
-        while processed < n && feasible.count < want {
-            var idx = start + processed
-            if idx >= n { idx -= n }
-            processed += 1
-            let fit = cache.fits[idx]
-            let fits: Bool
-            if ctx.isSimple && !fit.hasHardTaints && (!fit.unschedulable || ctx.toleratesUnschedulable) {
-                fits = ctx.quickFits(fit)
-            } else {
-                fits = ctx.filter(cache.nodes[idx]).fits
+        cache.fits.withUnsafeBufferPointer { fits in
+            while processed < n && feasible.count < want {
+                var idx = start + processed
+                if idx >= n { idx -= n }
+                processed += 1
+                if ctx.feasible(idx, fits[idx], cache: cache) { feasible.append(idx) }
             }
-            if fits { feasible.append(idx) }
         }
         nextStartNodeIndex = n == 0 ? 0 : (start + processed) % n
 
         guard !feasible.isEmpty else {
             // Every node was checked; explain each (rare, so the full filter runs again).
             var histogram = FailureHistogram()
-            for node in cache.nodes { histogram.add(ctx.filter(node)) }
+            for idx in cache.nodes.indices { histogram.add(ctx.filter(at: idx, cache: cache)) }
             let failure = SchedulingFailure(pod: ctx.info.key, podUID: ctx.info.uid,
                                             message: histogram.message(totalNodes: n), reasons: histogram.counts)
             var preemption: PreemptionDecision?
             if configuration.preemptionEnabled {
                 preemption = Preemption.choose(for: ctx, cache: cache)
             }
-            return .failed(failure, preemption)
+            return .failed(.failed(failure, preemption))
         }
-        let chosen = ctx.pickNode(feasible, cache: cache, policy: configuration.policy, random: random)
-        let name = cache.nodes[chosen].name
-        cache.assume(ctx.info, onto: name)
-        return .bound(Binding(pod: ctx.info.key, podUID: ctx.info.uid, nodeName: name))
+        return .bind(ctx.info, ctx.pickNode(feasible, cache: cache, policy: configuration.policy, random: random))
     }
 }
 

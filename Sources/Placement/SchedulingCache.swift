@@ -61,6 +61,8 @@ struct AffinityTerm: Sendable {
     var namespaces: Set<String>?
     var topologyKey: String
     var weight: Int
+    /// Identifies terms that select the same pods on the same topology (grouping and counting by term).
+    var signature: String
 
     init?(_ term: PodAffinityTerm, ownNamespace: String, weight: Int = 0) {
         guard let matcher = try? LabelSelectorMatcher.from(term.labelSelector) else { return nil }
@@ -75,10 +77,10 @@ struct AffinityTerm: Sendable {
         }
         topologyKey = term.topologyKey
         self.weight = weight
+        signature = Self.signature(selector, namespaces, topologyKey)
     }
 
-    /// Identifies terms that select the same pods on the same topology (grouping existing pods' terms).
-    var signature: String {
+    static func signature(_ selector: LabelSelectorMatcher, _ namespaces: Set<String>?, _ topologyKey: String) -> String {
         "\(namespaces.map { $0.sorted().joined(separator: ",") } ?? "*")|\(selector.matchesNothing ? "<none>" : selector.description)|\(topologyKey)"
     }
 
@@ -218,12 +220,22 @@ public struct SchedulingCache: Sendable {
     var podsWithPreferredTerms: Set<PodKey> = []
     /// Existing pods' required anti-affinity, grouped by term: where (topology value → pod count) such pods run.
     /// Newcomers check each distinct term once instead of every pod.
-    var antiAffinityGroups: [String: (term: AffinityTerm, domainCounts: [String: Int])] = [:]
+    var antiAffinityGroups: [String: (term: AffinityTerm, domainCounts: [Int32: Int])] = [:]
     /// Existing pods' preferred affinity (+) and anti-affinity (−) terms grouped by term: the summed weight per
     /// topology value. A newcomer reads each distinct term once instead of every pod that has one.
-    var preferredGroups: [String: (term: AffinityTerm, domainWeights: [String: Int])] = [:]
+    var preferredGroups: [String: (term: AffinityTerm, domainWeights: [Int32: Int])] = [:]
     /// Pods bound to a node the cache does not know (yet); they count once the node appears.
     var orphanedPods: Set<PodKey> = []
+    /// Node labels as integer columns, parallel to `nodes`.
+    var labelColumns = NodeLabelColumns()
+    /// Fixed-filter results per distinct set of tolerations and node constraints; cleared when nodes change.
+    var filterMemos: [NodeFilterMemo] = []
+    /// Pending pods' own terms (affinity, anti-affinity, spread): matching pods per domain, by signature.
+    var termCounts: [String: TermCounts] = [:]
+    /// "key=value" → signatures of counted terms whose first equality requirement is that label.
+    var termBuckets: [String: [String]] = [:]
+    var unbucketedTerms: [String] = []
+    var termUse = 0
 
     public init() {}
 
@@ -236,16 +248,10 @@ public struct SchedulingCache: Sendable {
     public func node(named name: String) -> NodeInfo? { nodeIndex[name].map { nodes[$0] } }
     public func pod(_ key: PodKey) -> PodInfo? { pods[key] }
 
-    /// A node's label without copying the node.
-    func label(_ key: String, onNode name: String) -> String? {
-        guard let i = nodeIndex[name] else { return nil }
-        return nodes[i].labels[key]
-    }
-
     mutating func countAntiAffinity(_ info: PodInfo, _ delta: Int) {
         guard let node = info.nodeName else { return }
         for term in info.requiredAntiAffinity {
-            guard let value = label(term.topologyKey, onNode: node) else { continue }
+            guard let value = labelValue(term.topologyKey, onNode: node) else { continue }
             let sig = term.signature
             if antiAffinityGroups[sig] == nil { antiAffinityGroups[sig] = (term, [:]) }
             let n = (antiAffinityGroups[sig]?.domainCounts[value] ?? 0) + delta
@@ -257,7 +263,7 @@ public struct SchedulingCache: Sendable {
         guard let node = info.nodeName else { return }
         for (terms, sign) in [(info.preferredAffinity, 1), (info.preferredAntiAffinity, -1)] {
             for term in terms {
-                guard let value = label(term.topologyKey, onNode: node) else { continue }
+                guard let value = labelValue(term.topologyKey, onNode: node) else { continue }
                 let sig = (sign > 0 ? "+" : "-") + term.signature
                 if preferredGroups[sig] == nil { preferredGroups[sig] = (term, [:]) }
                 let w = (preferredGroups[sig]?.domainWeights[value] ?? 0) + delta * sign * term.weight
@@ -266,10 +272,11 @@ public struct SchedulingCache: Sendable {
         }
     }
 
-    var hasTermGroups: Bool { !podsWithRequiredAntiAffinity.isEmpty || !podsWithPreferredTerms.isEmpty }
+    var hasTermGroups: Bool { !podsWithRequiredAntiAffinity.isEmpty || !podsWithPreferredTerms.isEmpty || !termCounts.isEmpty }
 
     /// After node labels change or nodes come and go.
     mutating func rebuildAntiAffinityGroups() {
+        recountTerms()
         antiAffinityGroups = [:]
         for key in podsWithRequiredAntiAffinity.sorted() { if let p = pods[key] { countAntiAffinity(p, 1) } }
         preferredGroups = [:]
@@ -285,13 +292,17 @@ public struct SchedulingCache: Sendable {
             info.usedPorts = old.usedPorts
             info.pods = old.pods
             let relabelled = old.labels != info.labels
+            if relabelled || old.unschedulable != info.unschedulable || old.hardTaints != info.hardTaints { filterMemos = [] }
             nodes[i] = info
             fits[i] = NodeFit(info)
+            if relabelled { labelColumns.setLabels(node: i, info.labels) }
             if relabelled && hasTermGroups { rebuildAntiAffinityGroups() }
         } else {
+            filterMemos = []
             nodeIndex[info.name] = nodes.count
             nodes.append(info)
             fits.append(NodeFit(info))
+            labelColumns.appendNode(labels: info.labels)
             let waiting = orphanedPods.filter { pods[$0]?.nodeName == info.name }
             for key in waiting.sorted() {
                 orphanedPods.remove(key)
@@ -314,6 +325,8 @@ public struct SchedulingCache: Sendable {
         }
         nodes.removeLast()
         fits.removeLast()
+        labelColumns.removeNode(at: i)
+        filterMemos = []
         if hasTermGroups { rebuildAntiAffinityGroups() }
     }
 
@@ -349,6 +362,7 @@ public struct SchedulingCache: Sendable {
         if let i = nodeIndex[nodeName] {
             nodes[i].add(info)
             fits[i] = NodeFit(nodes[i])
+            countTerms(info, node: i, 1)
         } else {
             orphanedPods.insert(key)
         }
@@ -364,6 +378,7 @@ public struct SchedulingCache: Sendable {
         if let n = info.nodeName, let i = nodeIndex[n] {
             nodes[i].remove(info)
             fits[i] = NodeFit(nodes[i])
+            countTerms(info, node: i, -1)
         }
     }
 

@@ -14,6 +14,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -57,7 +58,9 @@ def pod(i):
     return json.dumps({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"p{i:06d}", "namespace": "default", "labels": {"app": f"a{i % 20}"}},
+        # runPods: false taints the nodes peer.local/no-pods: these pods are only bound, never run.
         "spec": {"nodeSelector": {"bench": "go"},
+                 "tolerations": [{"key": "peer.local/no-pods", "operator": "Exists", "effect": "NoSchedule"}],
                  "containers": [{"name": "c", "image": "busybox", "resources": {"requests": requests}}]},
     })
 
@@ -68,6 +71,8 @@ def main():
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--peer-bin", default=os.environ.get("PEER_BIN", ".build-bench/release/peer"))
     ap.add_argument("--base-ip", default="127.0.77")
+    ap.add_argument("--keep-logs", default=None, help="copy the peers' logs into this directory at the end")
+    ap.add_argument("--log-level", default="notice")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, processes.on_signal)
     workdir = tempfile.mkdtemp(prefix="bench-placement-")
@@ -76,7 +81,7 @@ def main():
     try:
         # kubelet's default of 110 pods per node would hold 330: raise it, as an operator would (--max-pods).
         with open(os.path.join(workdir, "peer.yaml"), "w") as f:
-            f.write(f"logLevel: notice\nmaxPods: {args.pods}\nrunPods: false\n")
+            f.write(f"logLevel: {args.log_level}\nmaxPods: {args.pods}\nrunPods: false\n")
         for i, ip in enumerate(ips):
             data = os.path.join(workdir, f"p{i + 1}")
             argv = [args.peer_bin, "start", "--config", os.path.join(workdir, "peer.yaml"), "--insecure-http",
@@ -191,6 +196,12 @@ def main():
                           "bind_seconds": round(took, 2), "bound_per_s": round(args.pods / took),
                           "load_avg": open("/proc/loadavg").read().split()[:3]}))
     finally:
+        if args.keep_logs:
+            os.makedirs(args.keep_logs, exist_ok=True)
+            for i in (1, 2, 3):
+                src = os.path.join(workdir, f"p{i}.log")
+                if os.path.exists(src):
+                    shutil.copy(src, args.keep_logs)
         processes.teardown_everything(grace=5)
 
 
