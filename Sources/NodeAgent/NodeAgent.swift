@@ -62,6 +62,9 @@ public actor NodeAgent {
         public var reservedCPUMillis: Int64 = 100
         public var reservedMemoryBytes: Int64 = 256 << 20
         public var maximumPods: Int64 = 110
+        /// Pod sandboxes kept ready ahead (namespaces made, CNI ADD done), so a new pod starts without waiting for
+        /// its network; 0 disables the pool. Each holds a pod IP and a veth while it waits.
+        public var sandboxPoolSize = 3
         public var backoff = PodSync.Settings()
 
         public init(directory: String, nodeName: String) {
@@ -71,7 +74,7 @@ public actor NodeAgent {
     }
 
     public let configuration: Configuration
-    let runtime: PodRuntime
+    nonisolated let runtime: PodRuntime
     let logger: Logger
     var core: PodSync
     var desired: [String: Pod] = [:]
@@ -103,7 +106,8 @@ public actor NodeAgent {
         self.core = PodSync(settings: settings)
         self.runtime = PodRuntime(directory: configuration.directory, runcBinary: configuration.runc, network: configuration.network,
                                   logs: configuration.logs, images: images, defaultPidsLimit: configuration.defaultPidsLimit,
-                                  hostIP: configuration.hostIP, cgroupParent: configuration.cgroupParent, logger: logger)
+                                  hostIP: configuration.hostIP, cgroupParent: configuration.cgroupParent,
+                                  sandboxPoolSize: configuration.sandboxPoolSize, logger: logger)
     }
 
     /// Prepares the directory, becomes the subreaper of the containers it starts, and re-adopts what a previous
@@ -114,6 +118,8 @@ public actor NodeAgent {
         do { try await runtime.adopt() } catch {
             throw NodeAgentError(description: "node agent directory \(configuration.directory): \(error)")
         }
+        runtime.pool.reopen()
+        runtime.pool.refill()
         started = true
     }
 
@@ -139,6 +145,7 @@ public actor NodeAgent {
             }
             if !unblocking { break }
         }
+        runtime.pool.refill()
         var report = NodeAgentReport()
         for (uid, status) in output.statuses.sorted(by: { $0.key < $1.key }) where reported[uid] != status {
             let meta = desired[uid]?.metadata
@@ -303,7 +310,9 @@ public actor NodeAgent {
 
     /// With `drain`, stops every container (SIGTERM, then SIGKILL after each pod's grace period) and removes
     /// every pod; without, leaves them running for the next agent to re-adopt.
+    /// Either way the sandbox pool is released (its sandboxes belong to no pod).
     public func shutdown(drain: Bool) async {
+        await runtime.pool.close()
         guard drain else { return }
         await acquire()
         defer { release() }

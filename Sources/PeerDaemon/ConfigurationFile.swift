@@ -50,6 +50,9 @@ public enum ConfigurationFile {
             case "maxPods":
                 config.maxPods = try field.int()
                 guard config.maxPods > 0 else { throw field.error("must be positive") }
+            case "podSandboxPool":
+                config.podSandboxPool = try field.int()
+                guard (0...64).contains(config.podSandboxPool) else { throw field.error("must be between 0 and 64") }
             case "runPods": config.runPods = try field.bool()
             case "podBridge": config.podBridge = try field.string()
             case "podSubnet": config.podSubnet = try field.string()
@@ -57,7 +60,8 @@ public enum ConfigurationFile {
             case "imageTrust": config.imageTrust = try field.trustRules()
             default:
                 let known = ["name", "dataDir", "bindAddress", "gossipPort", "raftPort", "apiPort", "join", "insecureHTTP", "allowInsecureRemote", "logLevel", "gossipKeyFile", "voters",
-                             "runPods", "podBridge", "podSubnet", "imageRegistries", "imageTrust", "nodeGracePeriodSeconds", "maxPods"]
+                             "runPods", "podBridge", "podSubnet", "imageRegistries", "imageTrust", "nodeGracePeriodSeconds", "maxPods",
+                             "podSandboxPool"]
                 let hint = known.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : nil } ?? ""
                 throw field.error("unknown key\(hint)")
             }

@@ -19,6 +19,7 @@ struct NodeAgentService: ServiceLifecycle.Service {
     let logger: Logger
     /// The longest the agent waits between rounds: probes, grace periods and back-off are noticed on rounds.
     var period: Duration = .milliseconds(500)
+    var batchWindow: Duration = .milliseconds(5)
 
     func run() async throws {
         do {
@@ -35,15 +36,17 @@ struct NodeAgentService: ServiceLifecycle.Service {
         // Status the store has not taken yet (no leader, a conflict): the agent reports a status once, so the
         // service keeps it and tries again until it lands or a newer one replaces it.
         var unwritten: [String: PodStatusUpdate] = [:]
+        var pods = LocalPods()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                unwritten = try await round(unwritten: unwritten)
+                unwritten = try await round(unwritten: unwritten, pods: &pods)
             } catch {
                 logger.warning("node agent round failed; retrying", metadata: ["error": "\(error)"])
             }
             lastRevision = await waitForChange(after: lastRevision)
-            // A busy store changes many times a second; this node's pods rarely do. Batch what arrives in 100 ms.
-            try? await Task.sleep(for: .milliseconds(100))
+            // Woken by the store's apply: a newly bound pod starts at once. The short pause lets a burst of writes
+            // (a Deployment scaled up, our own status writes landing) fall into one round.
+            try? await Task.sleep(for: batchWindow)
         }
         // Containers keep running across a peer restart; the next agent re-adopts them.
         await agent.shutdown(drain: false)
@@ -66,21 +69,56 @@ struct NodeAgentService: ServiceLifecycle.Service {
         }
     }
 
-    func round(unwritten: [String: PodStatusUpdate]) async throws -> [String: PodStatusUpdate] {
-        let pods = try await listLocal("/api/v1/pods", fieldSelector: "spec.nodeName=\(nodeName)")
-        var desired: [Pod] = []
-        for object in pods {
-            do { desired.append(try object.decode(Pod.self)) } catch {
-                logger.warning("pod does not decode; skipping it", metadata: ["pod": "\(Self.reference(object))", "error": "\(error)"])
+    /// This node's pods as of the last round, each decoded once per change (by its store revision): listing and
+    /// decoding every pod on every round cost more than starting a pod once a hundred ran here.
+    struct LocalPods {
+        var byKey: [String: (modRevision: UInt64, pod: Pod?)] = [:]
+    }
+
+    /// The pods bound to this node, from the local replica (a peer cut off from the leader keeps its pods).
+    func boundPods(_ cache: inout LocalPods) async throws -> [Pod] {
+        guard let info = ResourceRegistry.lookup(kind: "Pod") else { return [] }
+        let prefix = ObjectKeys.prefix(info, namespace: nil)
+        let items = try await consensus.read(.stale) { store in (try? store.range(prefix: prefix).items) ?? [] }
+        var next: [String: (modRevision: UInt64, pod: Pod?)] = [:]
+        next.reserveCapacity(items.count)
+        for kv in items {
+            if let known = cache.byKey[kv.key], known.modRevision == kv.modRevision {
+                next[kv.key] = known
+                continue
             }
+            var pod: Pod?
+            if let object = kubernetes.codec.decode(kv.value, as: info, modRevision: kv.modRevision),
+               object["spec"]?["nodeName"]?.stringValue == nodeName {
+                do { pod = try object.decode(Pod.self) } catch {
+                    logger.warning("pod does not decode; skipping it", metadata: ["pod": "\(Self.reference(object))", "error": "\(error)"])
+                }
+            }
+            next[kv.key] = (kv.modRevision, pod)
         }
+        cache.byKey = next
+        return next.keys.sorted().compactMap { next[$0]?.pod }
+    }
+
+    func round(unwritten: [String: PodStatusUpdate], pods cache: inout LocalPods) async throws -> [String: PodStatusUpdate] {
+        let began = ContinuousClock.now
+        let desired = try await boundPods(&cache)
         let sources = try await sources(for: desired)
+        let listed = ContinuousClock.now
         let now = EpochMilliseconds(Date().timeIntervalSince1970 * 1000)
         var report = await agent.reconcile(desired: desired, sources: sources, now: now)
+        let reconciled = ContinuousClock.now
         let fresh = Set(report.statuses.map(\.uid))
         let wanted = Set(desired.compactMap { $0.metadata?.uid })
         report.statuses += unwritten.values.filter { !fresh.contains($0.uid) && wanted.contains($0.uid) }
-        return await write(report)
+        let failed = await write(report)
+        if !report.statuses.isEmpty {
+            logger.debug("node agent round", metadata: [
+                "pods": "\(desired.count)", "statuses": "\(report.statuses.count)", "list": "\(listed - began)",
+                "reconcile": "\(reconciled - listed)", "write": "\(ContinuousClock.now - reconciled)",
+            ])
+        }
+        return failed
     }
 
     /// The ConfigMaps and Secrets of the namespaces that hold this node's pods.

@@ -150,6 +150,7 @@ public struct Peer: Sendable {
         }
         agentConfiguration.hostIP = configuration.bindAddress
         agentConfiguration.network = PodNetwork.Settings(bridge: configuration.podBridge, subnet: configuration.podSubnet)
+        agentConfiguration.sandboxPoolSize = configuration.podSandboxPool
         return (NodeAgent(configuration: agentConfiguration, images: images, logger: logger), images)
     }
 

@@ -22,6 +22,8 @@ public struct PeerConfiguration: Sendable, Equatable {
     public var nodeGracePeriodSeconds = 40
     /// Pods this node takes at most (kubelet's maxPods).
     public var maxPods = 110
+    /// Pod sandboxes the node agent keeps ready (network set up ahead) so pods start sooner; 0 disables the pool.
+    public var podSandboxPool = 3
     /// Whether this peer's node agent runs the pods bound to it (needs root and runc). A peer that does not
     /// is still a full member: it stores, schedules and answers the API.
     public var runPods: Bool = true

@@ -87,10 +87,10 @@ func syncSettle(_ core: inout PodSync, _ runtime: inout FakeRuntime, _ pods: [Po
 @Suite struct PodSyncTests {
     let t0: EpochMilliseconds = 1_700_000_000_000
 
-    @Test func newPodGetsSandboxFirstAndIsPending() {
+    @Test func newPodGetsSandboxAndImageSideBySideAndIsPending() {
         var core = PodSync()
         let out = core.step(desired: [simplePod()], observed: RuntimeObservation(), now: t0)
-        #expect(out.actions == [.createSandbox(podUID: "u1")])
+        #expect(out.actions == [.createSandbox(podUID: "u1"), .ensureImage(namespace: "default", reference: "busybox:1", pullPolicy: "IfNotPresent")])
         let status = out.statuses["u1"]
         #expect(status?.phase == "Pending")
         #expect(status?.containerStatuses?.first?.state?.waiting?.reason == "ContainerCreating")
@@ -102,11 +102,10 @@ func syncSettle(_ core: inout PodSync, _ runtime: inout FakeRuntime, _ pods: [Po
     @Test func podRunsAfterSandboxImageAndStart() {
         var core = PodSync(), rt = FakeRuntime()
         let pod = simplePod()
-        syncStep(&core, &rt, [pod], at: t0)
+        let first = syncStep(&core, &rt, [pod], at: t0)
+        #expect(first.actions == [.createSandbox(podUID: "u1"), .ensureImage(namespace: "default", reference: "busybox:1", pullPolicy: "IfNotPresent")])
         let second = syncStep(&core, &rt, [pod], at: t0)
-        #expect(second.actions == [.ensureImage(namespace: "default", reference: "busybox:1", pullPolicy: "IfNotPresent")])
-        let third = syncStep(&core, &rt, [pod], at: t0)
-        #expect(third.actions == [.startContainer(podUID: "u1", name: "app", attempt: 0)])
+        #expect(second.actions == [.startContainer(podUID: "u1", name: "app", attempt: 0)])
         let out = syncStep(&core, &rt, [pod], at: t0 + 100)
         let status = out.statuses["u1"]
         #expect(status?.phase == "Running")
@@ -124,9 +123,8 @@ func syncSettle(_ core: inout PodSync, _ runtime: inout FakeRuntime, _ pods: [Po
     @Test func latestTagDefaultsToPullAlways() {
         var core = PodSync(), rt = FakeRuntime()
         let pod = simplePod(containers: #"[{"name":"app","image":"busybox"}]"#)
-        syncStep(&core, &rt, [pod], at: t0)
         let out = syncStep(&core, &rt, [pod], at: t0)
-        #expect(out.actions == [.ensureImage(namespace: "default", reference: "busybox", pullPolicy: "Always")])
+        #expect(out.actions.contains(.ensureImage(namespace: "default", reference: "busybox", pullPolicy: "Always")))
     }
 
     @Test func refusedImageWaitsWithItsReasonAndIsRetriedLater() {

@@ -112,8 +112,18 @@ final class AgentFixture: Sendable {
         return statuses
     }
 
-    /// Everything the agent could leak, as text; empty when clean.
-    static func leaks(directory: String, bridge: String) -> [String] {
+    /// The owners (CNI container ids) of the leases the sandbox pool holds.
+    static func poolLeases(directory: String) -> [String] {
+        let leases = "\(directory)/cni/ipam/orch"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: leases)) ?? []).filter { $0.first?.isNumber == true }.compactMap { file in
+            let owner = ((try? String(contentsOfFile: leases + "/" + file, encoding: .utf8)) ?? "").split(whereSeparator: \.isNewline).first.map(String.init)
+            return owner?.hasPrefix("pool-") == true ? owner : nil
+        }
+    }
+
+    /// Everything the agent could leak, as text; empty when clean. `allowingPool`: while the agent runs, its
+    /// sandbox pool holds leases, veths and namespace mounts that are no leak.
+    static func leaks(directory: String, bridge: String, allowingPool: Bool = false) -> [String] {
         var found: [String] = []
         for controller in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
             let orch = "/sys/fs/cgroup/\(controller)/\(testCgroupParent)"
@@ -123,13 +133,20 @@ final class AgentFixture: Sendable {
         }
         // procfs files report size 0; cat reads them whole.
         let mounts = hostShell("cat /proc/\(getpid())/mountinfo").output
-        for line in mounts.split(separator: "\n") where line.contains(directory + "/") { found.append("mount \(line)") }
-        let veths = hostShell("ip -o link show master \(bridge) 2>/dev/null").output
-        for line in veths.split(separator: "\n") where line.contains("veth") { found.append("veth \(line)") }
+        for line in mounts.split(separator: "\n") where line.contains(directory + "/") {
+            if allowingPool && line.contains(directory + "/pool/") { continue }
+            found.append("mount \(line)")
+        }
+        let pooled = allowingPool ? poolLeases(directory: directory) : []
+        let veths = hostShell("ip -o link show master \(bridge) 2>/dev/null").output.split(separator: "\n").filter { $0.contains("veth") }
+        for line in veths.dropFirst(pooled.count) { found.append("veth \(line)") }
         let leases = "\(directory)/cni/ipam/orch"
         for file in (try? FileManager.default.contentsOfDirectory(atPath: leases)) ?? [] where file.first?.isNumber == true {
-            found.append("lease \(file)")
+            let owner = ((try? String(contentsOfFile: leases + "/" + file, encoding: .utf8)) ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+            if !pooled.contains(owner) { found.append("lease \(file)") }
         }
+        let pool = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/pool")) ?? []
+        if !allowingPool, !pool.isEmpty { found.append("pool entries \(pool)") }
         let runc = hostShell("runc --root \(directory)/runc list -q 2>/dev/null").output.trimmingCharacters(in: .whitespacesAndNewlines)
         if !runc.isEmpty { found.append("runc \(runc)") }
         if let pods = try? FileManager.default.contentsOfDirectory(atPath: directory + "/pods"), !pods.isEmpty { found.append("pod dirs \(pods)") }

@@ -50,6 +50,11 @@ public struct BundleSpec: Sendable {
         "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
     ]
 
+    /// The pod's hostname (UTS), as kubelet sets it: `spec.hostname`, else the pod's name, at most 63 characters.
+    public static func hostname(pod: Pod) -> String {
+        String((pod.spec?.hostname ?? pod.metadata?.name ?? pod.metadata?.uid ?? "pod").prefix(63))
+    }
+
     /// Kubernetes' rule: `command` replaces the entrypoint, `args` the cmd; a command alone drops the image's cmd.
     public static func processArguments(container: Container, image: ResolvedImage) -> [String] {
         if let command = container.command, !command.isEmpty { return command + (container.args ?? []) }
@@ -186,6 +191,8 @@ public struct BundleSpec: Sendable {
         return [
             "ociVersion": "1.0.2",
             "process": process,
+            // runc sets it inside the pod's UTS namespace it joins: a sandbox made ahead (the pool) has no name yet.
+            "hostname": .string(hostname(pod: inputs.pod)),
             "root": ["path": .string(inputs.rootfs), "readonly": .bool(context?.readOnlyRootFilesystem == true)],
             "mounts": .array(mounts),
             "linux": .object(linux),

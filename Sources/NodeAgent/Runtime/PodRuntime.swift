@@ -38,6 +38,9 @@ final class PodRuntime: Sendable {
         var name: String
         var ip: String?
         var createdAt: EpochMilliseconds
+        /// The CNI container id the network was added under: the pool entry's id when the sandbox came from the
+        /// pool, nil when it is the pod's uid.
+        var networkID: String?
     }
 
     struct State: Sendable {
@@ -64,9 +67,10 @@ final class PodRuntime: Sendable {
     /// Every container's cgroup is `/<cgroupParent>/<podUID>/<container>` in each hierarchy.
     let cgroupParent: String
     let state = Mutex(State())
+    let pool: SandboxPool
 
     init(directory: String, runcBinary: String, network: PodNetwork.Settings, logs: ContainerLogs, images: any ImageProvider,
-         defaultPidsLimit: Int64, hostIP: String?, cgroupParent: String, logger: Logger) {
+         defaultPidsLimit: Int64, hostIP: String?, cgroupParent: String, sandboxPoolSize: Int, logger: Logger) {
         self.directory = directory
         self.cgroupParent = cgroupParent
         self.runc = Runc(binary: runcBinary, root: directory + "/runc")
@@ -76,6 +80,7 @@ final class PodRuntime: Sendable {
         self.defaultPidsLimit = defaultPidsLimit
         self.hostIP = hostIP
         self.logger = logger
+        self.pool = SandboxPool(directory: directory + "/pool", size: sandboxPoolSize, network: self.network, logger: logger)
     }
 
     func podDirectory(_ uid: String) -> String { "\(directory)/pods/\(uid)" }
@@ -90,6 +95,8 @@ final class PodRuntime: Sendable {
         try Files.makeDirectory(directory + "/runc", mode: 0o700)
         try Files.makeDirectory(directory + "/pods", mode: 0o711)
         try Files.makeDirectory(directory + "/cni/ipam")
+        try Files.makeDirectory(directory + "/pool", mode: 0o700)
+        await pool.releaseLeftovers()
         var records: [String: Record] = [:]
         var sandboxes: [String: SandboxRecord] = [:]
         let decoder = JSONDecoder()
@@ -112,7 +119,7 @@ final class PodRuntime: Sendable {
                 records[id] = nil
             }
             sandboxes[uid] = nil
-            await teardownNetwork(uid: uid)
+            await teardownNetwork(uid: uid, networkID: sandbox.networkID)
             await removeSandboxFiles(uid: uid)
         }
         let listed = await runc.list()
@@ -132,7 +139,7 @@ final class PodRuntime: Sendable {
         for uid in Files.list(directory + "/pods") where !known.contains(uid) {
             await removeSandboxFiles(uid: uid)
         }
-        cleanLeases(keeping: Set(sandboxes.keys))
+        cleanLeases(keeping: Set(sandboxes.values.map { $0.networkID ?? $0.uid }))
         cleanCgroups(keeping: known)
         state.withLock {
             $0.records = records
@@ -239,28 +246,59 @@ final class PodRuntime: Sendable {
         }
     }
 
-    /// Creates the pod's namespaces and starts CNI ADD in the background: containers are created (`runc create`)
-    /// meanwhile and started only once the network is up, so no container process runs before it has its IP.
+    /// Gives the pod its namespaces: from the pool when it has one ready (network up, IP known), else made here
+    /// with CNI ADD started in the background: containers are then created (`runc create`) meanwhile and started
+    /// only once the network is up, so no container process runs before it has its IP.
     func createSandbox(pod: Pod, now: EpochMilliseconds) async {
         guard let uid = pod.metadata?.uid else { return }
+        let began = ContinuousClock.now
         let dir = podDirectory(uid)
-        let hostname = String((pod.spec?.hostname ?? pod.metadata?.name ?? uid).prefix(63))
+        let hostname = BundleSpec.hostname(pod: pod)
+        var taken: SandboxPool.Entry?
+        // A new pod's directory has nothing mounted: skip reading the mount table (long with many pods).
+        let fresh = !Files.exists(dir)
         do {
             for sub in ["ns", "shm", "etc", "volumes", "containers", "logs"] { try Files.makeDirectory(dir + "/" + sub) }
             let ns = dir + "/ns"
-            Mounts.unmountAll(under: ns)
+            if !fresh { Mounts.unmountAll(under: ns) }
             for name in ["net", "ipc", "uts"] where !Files.exists(ns + "/" + name) { try Files.write(ns + "/" + name, []) }
-            try await Command.check("/usr/bin/unshare", ["--net=\(ns)/net", "--ipc=\(ns)/ipc", "--uts=\(ns)/uts", "hostname", hostname])
-            if Mounts.mounted(under: dir + "/shm").isEmpty { try Mounts.tmpfs(target: dir + "/shm", options: "mode=1777,size=64m") }
-            try Files.write(dir + "/etc/hosts", Self.hosts(ip: nil, hostname: hostname))
+            taken = pool.take()
+            if let entry = taken {
+                // The pool's namespace files are bind mounts of nsfs: bind them again under the pod, drop the pool's.
+                for name in ["net", "ipc", "uts"] {
+                    try Mounts.mount(source: entry.namespaces + "/" + name, target: ns + "/" + name, type: "", flags: UInt(MS_BIND))
+                }
+                for name in ["net", "ipc", "uts"] { Mounts.unmount(entry.namespaces + "/" + name) }
+                Files.remove(entry.directory)
+            } else {
+                try await Command.check("/usr/bin/unshare", ["--net=\(ns)/net", "--ipc=\(ns)/ipc", "--uts=\(ns)/uts", "hostname", hostname])
+            }
+            let namespaced = ContinuousClock.now
+            if fresh || Mounts.mounted(under: dir + "/shm").isEmpty { try Mounts.tmpfs(target: dir + "/shm", options: "mode=1777,size=64m") }
+            try Files.write(dir + "/etc/hosts", Self.hosts(ip: taken?.ip, hostname: hostname))
             try Files.write(dir + "/etc/hostname", hostname + "\n")
             try Files.write(dir + "/etc/resolv.conf", Files.read("/etc/resolv.conf") ?? [])
-            let record = SandboxRecord(uid: uid, namespace: pod.metadata?.namespace ?? "default", name: pod.metadata?.name ?? "", ip: nil, createdAt: now)
+            let record = SandboxRecord(uid: uid, namespace: pod.metadata?.namespace ?? "default", name: pod.metadata?.name ?? "",
+                                       ip: taken?.ip, createdAt: now, networkID: taken?.id)
             try Files.write(dir + "/sandbox.json", [UInt8](try JSONEncoder().encode(record)))
+            logger.debug("pod sandbox ready", metadata: [
+                "pod": "\(uid)", "from": "\(taken == nil ? "new" : "pool")", "namespaces": "\(namespaced - began)",
+                "files": "\(ContinuousClock.now - namespaced)",
+            ])
+            if taken != nil {
+                state.withLock {
+                    $0.sandboxes[uid] = record
+                    $0.sandboxFailures[uid] = nil
+                }
+                return
+            }
             let network = self.network
+            let logger = self.logger
             let task = Task<String, any Error> {
                 do {
+                    let cniBegan = ContinuousClock.now
                     let ip = try await network.add(podUID: uid, netns: ns + "/net")
+                    logger.debug("pod network ready", metadata: ["pod": "\(uid)", "cni": "\(ContinuousClock.now - cniBegan)"])
                     // In place: containers already created hold a bind mount of this very file.
                     try Files.overwrite(dir + "/etc/hosts", Self.hosts(ip: ip, hostname: hostname))
                     let ready = self.state.withLock { s -> SandboxRecord? in
@@ -287,6 +325,8 @@ final class PodRuntime: Sendable {
             Mounts.unmountAll(under: dir + "/ns")
             Mounts.unmountAll(under: dir + "/shm")
             Files.remove(dir + "/sandbox.json")
+            // A pool entry already taken holds a lease under its own id: give it back to the network.
+            if let entry = taken { await pool.release(id: entry.id) }
             state.withLock { $0.sandboxFailures[uid] = RuntimeFailure(reason: "FailedCreatePodSandBox", message: "\(error)", at: now) }
         }
     }
@@ -312,16 +352,16 @@ final class PodRuntime: Sendable {
         state.withLock { $0.sandboxFailures[uid] = failure }
     }
 
-    func teardownNetwork(uid: String) async {
+    func teardownNetwork(uid: String, networkID: String?) async {
         let netns = podDirectory(uid) + "/ns/net"
-        do { try await network.delete(podUID: uid, netns: netns) } catch {
+        do { try await network.delete(podUID: networkID ?? uid, netns: netns) } catch {
             logger.warning("CNI DEL failed", metadata: ["pod": "\(uid)", "error": "\(error)"])
         }
     }
 
     func removeSandbox(uid: String) async {
         if let task = state.withLock({ $0.network.removeValue(forKey: uid) }) { _ = try? await task.value }
-        await teardownNetwork(uid: uid)
+        await teardownNetwork(uid: uid, networkID: state.withLock { $0.sandboxes[uid]?.networkID })
         await removeSandboxFiles(uid: uid)
         state.withLock {
             $0.sandboxes[uid] = nil
@@ -348,6 +388,7 @@ final class PodRuntime: Sendable {
         let pod_ = podDirectory(uid)
         let bundle = containerDirectory(uid, name)
         let rootfs = bundle + "/rootfs"
+        let began = ContinuousClock.now
         do {
             guard let image else { throw ConfigError(description: "image \(container.image ?? "") is not ready") }
             guard let sandbox else { throw ConfigError(description: "the pod has no sandbox") }
@@ -362,7 +403,7 @@ final class PodRuntime: Sendable {
                 throw StartError(reason: "CreateContainerConfigError", message: "\(error)")
             }
             // A fresh writable layer for every instance.
-            Mounts.unmountAll(under: rootfs)
+            if Files.exists(rootfs) { Mounts.unmountAll(under: rootfs) }
             for sub in ["upper", "work", "rootfs"] { Files.remove(bundle + "/" + sub) }
             for sub in ["upper", "work", "rootfs"] { try Files.makeDirectory(bundle + "/" + sub) }
             try Mounts.overlay(layers: image.layerDirectories, upper: bundle + "/upper", work: bundle + "/work", target: rootfs)
@@ -385,26 +426,40 @@ final class PodRuntime: Sendable {
                 if let n = Int(file.prefix { $0.isNumber }), n < attempt - 1 { Files.remove((logPath as NSString).deletingLastPathComponent + "/" + file) }
             }
             Files.remove(logPath)
+            let prepared = ContinuousClock.now
             let pid: Int32
-            do {
-                pid = try await runc.create(id: id, bundle: bundle, logPath: logPath)
-            } catch {
-                await runc.delete(id)
-                throw StartError(reason: "CreateContainerError", message: "\(error)")
+            if state.withLock({ $0.sandboxes[uid]?.ip }) != nil {
+                // The network is up already (a pooled sandbox, or a later container): create and start at once.
+                do {
+                    pid = try await runc.run(id: id, bundle: bundle, logPath: logPath)
+                } catch {
+                    await runc.delete(id)
+                    throw StartError(reason: "RunContainerError", message: "\(error)")
+                }
+            } else {
+                do {
+                    pid = try await runc.create(id: id, bundle: bundle, logPath: logPath)
+                } catch {
+                    await runc.delete(id)
+                    throw StartError(reason: "CreateContainerError", message: "\(error)")
+                }
+                do {
+                    _ = try await podIP(uid)
+                } catch {
+                    await runc.delete(id)
+                    await dropFailedSandbox(uid: uid)
+                    throw StartError(reason: "CreateContainerError", message: "pod network: \(error)")
+                }
+                do {
+                    try await runc.start(id: id)
+                } catch {
+                    await runc.delete(id)
+                    throw StartError(reason: "RunContainerError", message: "\(error)")
+                }
             }
-            do {
-                _ = try await podIP(uid)
-            } catch {
-                await runc.delete(id)
-                await dropFailedSandbox(uid: uid)
-                throw StartError(reason: "CreateContainerError", message: "pod network: \(error)")
-            }
-            do {
-                try await runc.start(id: id)
-            } catch {
-                await runc.delete(id)
-                throw StartError(reason: "RunContainerError", message: "\(error)")
-            }
+            logger.debug("container started", metadata: [
+                "container": "\(id)", "prepare": "\(prepared - began)", "runc": "\(ContinuousClock.now - prepared)",
+            ])
             let record = Record(id: id, podUID: uid, name: name, attempt: attempt, pid: pid, startedAt: now, logPath: logPath)
             persist(record)
             state.withLock {

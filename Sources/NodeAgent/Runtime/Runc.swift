@@ -25,6 +25,23 @@ struct Runc: Sendable {
             throw Command.Failure(description: Self.lastError(runcLog) ?? "runc create exited \(result.status)")
         }
         guard let text = Files.read(pidFile), let pid = Int32(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw Command.Failure(description: "runc create wrote no pid file")
+        }
+        return pid
+    }
+
+    /// Creates and starts in one call (`run -d`), for a pod whose network is up already: one exec fewer.
+    func run(id: String, bundle: String, logPath: String) async throws -> Int32 {
+        let pidFile = bundle + "/pid"
+        Files.remove(pidFile)
+        let runcLog = bundle + "/runc.log"
+        Files.remove(runcLog)
+        let result = try await Command.run(binary, ["--root", root, "--log", runcLog, "run", "--detach", "--pid-file", pidFile, "--bundle", bundle, id],
+                                           stdoutPath: logPath, timeout: .seconds(60))
+        guard result.status == 0 else {
+            throw Command.Failure(description: Self.lastError(runcLog) ?? "runc run exited \(result.status)")
+        }
+        guard let text = Files.read(pidFile), let pid = Int32(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw Command.Failure(description: "runc run wrote no pid file")
         }
         return pid

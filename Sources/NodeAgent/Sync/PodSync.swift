@@ -111,6 +111,12 @@ public struct PodSync: Sendable {
                 plan.sandboxMessage = failure.message
             } else {
                 output.actions.append(.createSandbox(podUID: uid))
+                // The images are looked up while the sandbox is made: neither waits for the other.
+                var ignored = Plan()
+                for container in (spec.initContainers ?? []) + spec.containers {
+                    _ = imageReady(container, namespace: namespace, observed: observed, now: now, plan: &ignored,
+                                   requestedImages: &requestedImages, output: &output)
+                }
             }
             output.statuses[uid] = status(pod: pod, uid: uid, latest: latest, sandbox: nil, plan: plan, observed: observed, now: now)
             return
