@@ -6,6 +6,38 @@ enum Checks {
     static let electionTimeout: Duration = .seconds(1)
     static let maximumElectionTimeout: Duration = .seconds(2)
 
+    /// How soon after a heal the cluster must be whole again (`settled`). Gossip's share: a member that heard
+    /// nothing for the whole fault learns of its death from the next datagram or the 5 s reconnect and
+    /// refutes at once; Raft's: a restarted peer starts, is heard and catches up. 20 s leaves room for a
+    /// loaded 2-core machine; the report gives the measured times.
+    static let convergenceBound: Duration = .seconds(20)
+
+    /// Whole again: every peer names the same leader, the leader has all its voters, and every peer's gossip
+    /// sees every peer alive. Commit indexes may differ by what is in flight (the workload keeps writing);
+    /// `Cluster.converged` also asks them to agree once writes stop.
+    static func settled(_ cluster: Cluster) async -> Bool {
+        var leaders: Set<UInt64> = []
+        var voters: Int?
+        for i in 0..<cluster.count {
+            guard let view = await cluster.raft(i), view.leader != 0 else { return false }
+            leaders.insert(view.leader)
+            if view.role == "leader" { voters = view.voters.count }
+            guard let members = await cluster.members(i) else { return false }
+            let alive = Set(members.filter { $0.state == "alive" }.map(\.name))
+            guard alive.isSuperset(of: cluster.hosts.map(\.name)) else { return false }
+        }
+        return leaders.count == 1 && voters == min(cluster.voters, cluster.count)
+    }
+
+    /// Time from `since` until `settled`, or nil if not within `timeout`.
+    static func timeToSettle(_ cluster: Cluster, since: ContinuousClock.Instant, timeout: Duration) async -> Duration? {
+        while ContinuousClock.now - since < timeout {
+            if await settled(cluster) { return ContinuousClock.now - since }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return await settled(cluster) ? ContinuousClock.now - since : nil
+    }
+
     /// Writes a key until one write is acknowledged.
     static func write(_ cluster: Cluster, _ key: String, _ value: String, through hosts: [Int], timeout: Duration = .seconds(30)) async -> Bool {
         await eventually(timeout, every: .milliseconds(100)) {
@@ -55,6 +87,27 @@ enum Checks {
         result.staleBody = stale?.body
         result.staleMarked = stale?.headers["x-stale"] == "true"
         return result
+    }
+
+    /// What a peer whose wall clock just jumped answers: `GET /v1/members`, and a ConfigMap created through
+    /// its Kubernetes API (stamped with the jumped clock; only that it is created is asked).
+    static func answersAfterClockJump(_ cluster: Cluster, host: Int) async -> (members: Int?, created: Int?, stampedAhead: Duration?) {
+        let members = await HTTPClient.get(cluster.url(host, "/v1/members"), timeout: 5)?.status
+        let name = "clock-jump-\(UInt32.random(in: 0...UInt32.max))"
+        let body = #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"\#(name)"},"data":{"k":"v"}}"#
+        var created: Int?
+        var stampedAhead: Duration?
+        if case .answered(let answer) = await HTTPClient.request("POST", cluster.url(host, "/api/v1/namespaces/default/configmaps"),
+                                                                body: body, contentType: "application/json", timeout: 5) {
+            created = answer.status
+            // How far ahead of the test's clock the peer stamped it: shows the jump reached the peer's Date().
+            struct Created: Decodable { struct Meta: Decodable { var creationTimestamp: String? }; var metadata: Meta }
+            if let stamp = (try? JSONDecoder().decode(Created.self, from: Data(answer.body.utf8)))?.metadata.creationTimestamp,
+               let date = ISO8601DateFormatter().date(from: stamp) {
+                stampedAhead = .milliseconds(Int64(date.timeIntervalSinceNow * 1000))
+            }
+        }
+        return (members, created, stampedAhead)
     }
 
     /// Every listed peer answers a linearizable read of `key` with 200.

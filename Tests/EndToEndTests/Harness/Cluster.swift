@@ -1,8 +1,10 @@
 import Foundation
 
-/// One real `peer` process per lab host, started with `ip netns exec` (which execs, so the process id is the
-/// peer's own and signals reach it directly). Data directories survive restarts; output goes to
-/// `<lab>/hN.log`, appended across restarts.
+/// One real `peer` process per lab host, started with `nsenter --net` (which execs, so the process id is the
+/// peer's own and signals reach it directly). Only the network namespace is the host's own: the peer shares
+/// the machine's mount namespace as a real peer does, so the pod sandboxes it bind-mounts outlive a `kill -9`
+/// and the restarted peer re-adopts them (`ip netns exec` would give each start a private mount namespace that
+/// dies with the process). Data directories survive restarts; output goes to `<lab>/hN.log`, appended across restarts.
 final class Cluster: @unchecked Sendable {
     struct RaftView: Decodable, Sendable, Equatable {
         var id: UInt64
@@ -24,28 +26,45 @@ final class Cluster: @unchecked Sendable {
 
     let lab: NetworkLab
     let voters: Int
-    /// Extra environment for one host's peer (e.g. libfaketime), applied at every start.
+    /// Extra environment for one host's peer (the wall-clock shim), applied at every start.
     let environment: [Int: [String: String]]
     private let lock = NSLock()
     private var processes: [Int: Process] = [:]
     private var paused: Set<Int> = []
+    private var configurationText: String?
+    let attachmentsLock = NSLock()
+    nonisolated(unsafe) var attachments: [String: any Sendable] = [:]
+
+    /// YAML every peer starts with (`--config`), e.g. `imageTrust` and `nodeGracePeriodSeconds` for pod
+    /// workloads; set it before `startAll()`. Flags the harness passes win over it.
+    var configuration: String? {
+        get { lock.withLock { configurationText } }
+        set { lock.withLock { configurationText = newValue } }
+    }
+    var configurationPath: String { lab.directory.appendingPathComponent("peer.yaml").path }
 
     var hosts: [NetworkLab.Host] { lab.hosts }
     var count: Int { lab.hosts.count }
 
-    /// - Parameter fakeClock: hosts whose peer runs with its wall clock `Nemesis.skew` off (libfaketime;
-    ///   ignored when it is not installed, see `hasFakeClock`). Not for timing: under libfaketime the
-    ///   peer's own timers stall (its Raft election timer never fired in our runs), see docs/RELIABILITY.md.
+    /// - Parameter fakeClock: hosts whose peer starts with its wall clock `Nemesis.skewSeconds` off. Every peer
+    ///   runs under the nemesis's wall-clock shim (LD_PRELOAD), so any host's clock can jump mid-run.
     init(hosts: Int, voters: Int? = nil, fakeClock: [Int] = []) throws {
         let lab = try NetworkLab(hosts: hosts)
         self.lab = lab
         self.voters = voters ?? (hosts >= 5 ? 5 : 3)
         var environment: [Int: [String: String]] = [:]
-        for i in fakeClock { environment[i] = Nemesis.fakeTimeEnvironment() }
+        do {
+            for i in 0..<hosts {
+                environment[i] = try Nemesis.wallClockEnvironment(lab: lab, host: i, offsetSeconds: fakeClock.contains(i) ? Nemesis.skewSeconds : 0)
+            }
+        } catch {
+            lab.teardown()
+            throw error
+        }
         self.environment = environment
     }
 
-    func hasFakeClock(_ i: Int) -> Bool { environment[i] != nil }
+    func hasFakeClock(_ i: Int) -> Bool { Nemesis.clockOffset(lab: lab, host: i) != 0 }
 
     static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["PEER_BINARY"] { return URL(fileURLWithPath: path) }
@@ -68,9 +87,13 @@ final class Cluster: @unchecked Sendable {
     /// start joins through the others with the key the first peer wrote.
     func start(_ i: Int) throws {
         let host = hosts[i]
-        var arguments = ["netns", "exec", host.namespace, Self.binary.path, "start"] + Self.insecureFlags + [
+        var arguments = ["--net=/var/run/netns/\(host.namespace)", "--", Self.binary.path, "start"] + Self.insecureFlags + [
             "--name", host.name, "--bind-address", host.address, "--data-dir", dataDirectory(i), "--voters", "\(voters)",
         ]
+        if let configuration {
+            try configuration.write(toFile: configurationPath, atomically: true, encoding: .utf8)
+            arguments += ["--config", configurationPath]
+        }
         let formed = FileManager.default.fileExists(atPath: dataDirectory(0) + "/gossip.keyring")
         if formed {
             for other in hosts where other.index != i { arguments += ["--join", other.address] }
@@ -80,7 +103,7 @@ final class Cluster: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath(i)))
         log.seekToEndOfFile()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Command.ipPath)
+        process.executableURL = URL(fileURLWithPath: Command.tool("nsenter"))
         process.arguments = arguments
         process.standardOutput = log
         process.standardError = log
@@ -197,6 +220,8 @@ final class Cluster: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
         }
         for process in all { process.waitUntilExit() }
+        // The pods' containers live in namespaces of their own, outside the hosts' (see NetworkLab.removePods).
+        NetworkLab.removePods(under: lab.directory.path)
         lab.teardown()
     }
 }

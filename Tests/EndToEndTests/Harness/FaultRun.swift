@@ -12,17 +12,24 @@ struct FaultRecord: Sendable, CustomStringConvertible {
     var writable: Duration?
     /// From the heal to the first acknowledged write through every host in turn.
     var recovered: Duration?
+    /// From the heal until the cluster was whole again (`Checks.settled`); nil if not within
+    /// `Checks.convergenceBound`, which fails the run.
+    var converged: Duration?
     /// Dead verdicts on running peers seen while the fault held (only watched under packet loss).
     var falseDeadVerdicts: [String] = []
-    /// Dead verdicts from earlier faults that gossip had not yet healed when this fault began.
+    /// Dead verdicts already there when this fault began: an earlier fault's verdict that outlived its heal
+    /// and the convergence check. Fails the run (a convergence failure, not a false positive).
     var leftoverDeadVerdicts: [String] = []
     /// Raft voters the leader had once writes went through again after the heal (the target is 3 or 5).
     var votersAfter: Int?
 
     var description: String {
-        "\(fault)\(hitLeader ? " (the leader)" : ""): writable after \(writable?.formatted ?? "never"), recovered \(recovered?.formatted ?? "never") after heal, \(votersAfter.map(String.init) ?? "?") voters"
-            + (falseDeadVerdicts.isEmpty ? "" : ", false dead verdicts: \(falseDeadVerdicts.prefix(3))")
-            + (leftoverDeadVerdicts.isEmpty ? "" : ", dead verdicts left from earlier faults: \(leftoverDeadVerdicts)")
+        let convergence: String = converged.map { "converged after \($0.formatted)" } ?? "NOT converged within \(Checks.convergenceBound.formatted)"
+        let head: String = "\(fault)\(hitLeader ? " (the leader)" : ""): writable after \(writable?.formatted ?? "never"), "
+        var text = head + "recovered \(recovered?.formatted ?? "never") after heal, \(convergence), \(votersAfter.map(String.init) ?? "?") voters"
+        if !falseDeadVerdicts.isEmpty { text += ", false dead verdicts: \(falseDeadVerdicts.prefix(3))" }
+        if !leftoverDeadVerdicts.isEmpty { text += ", dead verdicts left from earlier faults: \(leftoverDeadVerdicts)" }
+        return text
     }
 }
 
@@ -36,14 +43,14 @@ struct FaultRunner: Sendable {
         switch fault {
         case .kill(let i), .pause(let i), .cutLink(let i): return all.filter { $0 != i }
         case .partition(let sides): return sides.max { $0.count < $1.count } ?? all
-        case .loss: return all
+        case .loss, .clockJump: return all
         }
     }
 
     /// Whether gossip must keep every peer alive throughout (nobody is really unreachable).
     func nobodyUnreachable(_ fault: Nemesis.Fault) -> Bool {
         switch fault {
-        case .loss: true
+        case .loss, .clockJump: true
         default: false
         }
     }
@@ -55,8 +62,9 @@ struct FaultRunner: Sendable {
         let survivors = survivors(of: fault)
         let hitLeader = leader.map { !survivors.contains($0) } ?? false
         if nobodyUnreachable(fault) {
-            // Judge gossip under loss from a settled start, not while it still heals an earlier fault.
-            _ = await eventually(.seconds(90)) { await cluster.converged() }
+            // Every heal is followed by a convergence check, so this waits only before a run's first fault; a
+            // verdict still there when the watch starts is reported as a leftover, which fails the run.
+            _ = await Checks.timeToSettle(cluster, since: .now, timeout: Checks.convergenceBound)
         }
         let watch = nobodyUnreachable(fault) ? MembershipWatch(cluster, observers: Array(0..<cluster.count), subjects: Array(0..<cluster.count)) : nil
         let injected = ContinuousClock.now
@@ -69,9 +77,11 @@ struct FaultRunner: Sendable {
         try await nemesis.heal(fault)
         let healed = ContinuousClock.now
         let recovered = await Probe.timeToWrite(through: Array(0..<cluster.count), in: cluster, since: healed, timeout: .seconds(60))
+        // Whole again before the next fault: one leader with all its voters, everyone alive in every view.
+        let converged = await Checks.timeToSettle(cluster, since: healed, timeout: Checks.convergenceBound)
         var voters: Int?
         if let leader = await cluster.leader() { voters = await cluster.raft(leader)?.voters.count }
-        return FaultRecord(fault: fault, hitLeader: hitLeader, writable: writable, recovered: recovered,
+        return FaultRecord(fault: fault, hitLeader: hitLeader, writable: writable, recovered: recovered, converged: converged,
                            falseDeadVerdicts: watched?.deadVerdicts ?? [], leftoverDeadVerdicts: watched?.leftovers ?? [], votersAfter: voters)
     }
 }
@@ -92,7 +102,18 @@ struct SoakReport: Sendable, CustomStringConvertible {
     var maxWritableAfterLeaderLoss: Duration? { faults.filter(\.hitLeader).compactMap(\.writable).max() }
     var maxRecovery: Duration? { faults.compactMap(\.recovered).max() }
     var unrecovered: [FaultRecord] { faults.filter { $0.writable == nil || $0.recovered == nil } }
+    var unconverged: [FaultRecord] { faults.filter { $0.converged == nil } }
     var falseDeadVerdicts: Int { faults.map(\.falseDeadVerdicts.count).reduce(0, +) }
+    var leftoverDeadVerdicts: Int { faults.map(\.leftoverDeadVerdicts.count).reduce(0, +) }
+
+    /// Convergence after the heal, per fault kind: "kind median/max (n)".
+    var convergenceByKind: String {
+        Dictionary(grouping: faults, by: \.fault.kind).sorted { $0.key < $1.key }.map { kind, records in
+            let times = records.compactMap(\.converged).sorted()
+            guard let max = times.last else { return "\(kind) never" }
+            return "\(kind) \(times[times.count / 2].formatted)/\(max.formatted)"
+        }.joined(separator: ", ")
+    }
     var fewestVoters: Int? { faults.compactMap(\.votersAfter).min() }
 
     var description: String {
@@ -105,7 +126,9 @@ struct SoakReport: Sendable, CustomStringConvertible {
           linearizability: \(workload.verdict)
           max time to a writable leader after losing the leader: \(maxWritableAfterLeaderLoss?.formatted ?? "n/a") (\(faults.filter(\.hitLeader).count) faults hit the leader)
           max time to take writes on every peer after a heal: \(maxRecovery?.formatted ?? "n/a")
-          faults without recovery: \(unrecovered.count); false dead verdicts under packet loss: \(falseDeadVerdicts)
+          faults without recovery: \(unrecovered.count); false dead verdicts (loss, clock jumps): \(falseDeadVerdicts)
+          converged after every heal within \(Checks.convergenceBound.formatted): \(unconverged.isEmpty ? "yes" : "NO, \(unconverged.count) faults"); dead verdicts left from an earlier fault: \(leftoverDeadVerdicts)
+          convergence after the heal, median/max: \(convergenceByKind)
           fewest Raft voters after a fault: \(fewestVoters.map(String.init) ?? "?") (target \(hosts >= 5 ? 5 : 3))
           converged (same leader and commit index, everyone alive everywhere): \(converged) after \(convergedAfter?.formatted ?? "-")
         """ + workloadViolations.sorted { $0.key < $1.key }.map { "\n  \($0.key): \($0.value.isEmpty ? "kept its promises" : "\($0.value)")" }.joined()
@@ -123,6 +146,7 @@ enum Soak {
             .partition(minorityPartition(n, including: victim, rng: &rng)),
             .partition([[leaderOrVictim], (0..<n).filter { $0 != leaderOrVictim }]),
             .loss(Array(0..<n), probability: 0.05),
+            .clockJump(victim, seconds: (rng.chance(0.5) ? 1 : -1) * [90, 600, 3600, 3 * 3600, 86400][rng.int(in: 0..<5)]),
         ]
         return choices[rng.int(in: 0..<choices.count)]
     }
@@ -139,6 +163,7 @@ enum Soak {
                     log: @Sendable (String) -> Void) async throws -> SoakReport {
         let cluster = try Cluster(hosts: hosts)
         defer { cluster.teardown() }
+        for extra in workloads { try extra.prepare(cluster) }
         guard try await cluster.startAll() else {
             throw Command.Failure(arguments: ["peer start"], status: 1, output: "the cluster did not form:\n\(await cluster.describe())\n\(cluster.logTail(0))")
         }
@@ -163,8 +188,8 @@ enum Soak {
         try await runner.nemesis.healAll()
         await workload.stop()
         let healed = ContinuousClock.now
-        // Gossip retries a member it holds dead every 30 s (reconnect), so give it two rounds.
-        let converged = await eventually(.seconds(90)) { await cluster.converged() }
+        // The same bound as after every fault; the commit indexes must now agree too (the workload stopped).
+        let converged = await eventually(Checks.convergenceBound) { await cluster.converged() }
         let convergedAfter = converged ? ContinuousClock.now - healed : nil
         let report = await workload.finish(through: 0)
         if !converged || !report.linearizable || !report.lostWrites.isEmpty {

@@ -1,7 +1,8 @@
 import Foundation
 
-/// The faults edge sites see, applied to a `Cluster`; `heal` undoes what `inject` did. A wrong wall clock
-/// is not a fault here but a host property: `Cluster(fakeClock:)` runs a peer 3 hours behind throughout.
+/// The faults edge sites see, applied to a `Cluster`; `heal` undoes what `inject` did. Every peer runs under
+/// a small LD_PRELOAD shim (`clockShimSource`) that offsets its wall clock only, so a clock jump is a fault
+/// like the others; `Cluster(fakeClock:)` starts chosen peers 3 hours behind.
 struct Nemesis: Sendable {
     enum Fault: Sendable, CustomStringConvertible, Hashable {
         /// kill -9, then restart on the same data directory at heal.
@@ -15,6 +16,9 @@ struct Nemesis: Sendable {
         case partition([[Int]])
         /// Random loss on the listed hosts' incoming packets from other hosts.
         case loss([Int], probability: Double)
+        /// The host's wall clock (CLOCK_REALTIME) jumps by this many seconds (either way) and jumps back at
+        /// heal; monotonic time is untouched, as when NTP steps a clock.
+        case clockJump(Int, seconds: Int)
 
         var description: String {
             switch self {
@@ -23,7 +27,12 @@ struct Nemesis: Sendable {
             case .cutLink(let i): "cut the link of h\(i + 1)"
             case .partition(let sides): "partition " + sides.map { "{" + $0.map { "h\($0 + 1)" }.joined(separator: ",") + "}" }.joined(separator: " | ")
             case .loss(let hosts, let p): "\(Int(p * 100))% loss on " + hosts.map { "h\($0 + 1)" }.joined(separator: ",")
+            case .clockJump(let i, let seconds): "wall clock of h\(i + 1) jumps \(seconds >= 0 ? "+" : "-")\(Self.span(abs(seconds)))"
             }
+        }
+
+        static func span(_ seconds: Int) -> String {
+            seconds % 3600 == 0 ? "\(seconds / 3600)h" : seconds % 60 == 0 ? "\(seconds / 60)min" : "\(seconds)s"
         }
 
         /// A short name for reports ("kill", "partition", …).
@@ -34,6 +43,7 @@ struct Nemesis: Sendable {
             case .cutLink: "link cut"
             case .partition: "partition"
             case .loss: "packet loss"
+            case .clockJump: "clock jump"
             }
         }
     }
@@ -65,6 +75,8 @@ struct Nemesis: Sendable {
                     "-A", "E2E-LOSS", "-m", "statistic", "--mode", "random", "--probability", "\(probability)", "-j", "DROP",
                 ])
             }
+        case .clockJump(let i, let seconds):
+            try Self.setClockOffset(lab: cluster.lab, host: i, seconds: Self.clockOffset(lab: cluster.lab, host: i) + seconds)
         }
     }
 
@@ -80,6 +92,8 @@ struct Nemesis: Sendable {
             for i in sides.flatMap({ $0 }) { try Command.iptables(in: cluster.hosts[i].namespace, ["-F", "E2E-PART"]) }
         case .loss(let hosts, _):
             for i in hosts { try Command.iptables(in: cluster.hosts[i].namespace, ["-F", "E2E-LOSS"]) }
+        case .clockJump(let i, let seconds):
+            try Self.setClockOffset(lab: cluster.lab, host: i, seconds: Self.clockOffset(lab: cluster.lab, host: i) - seconds)
         }
     }
 
@@ -96,18 +110,127 @@ struct Nemesis: Sendable {
 
     // MARK: Wall clock
 
-    static let libfaketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]
-        .first { FileManager.default.fileExists(atPath: $0) }
+    /// How far a skewed host's wall clock is off from its start (`Cluster(fakeClock:)`).
+    static let skewSeconds = -3 * 3600
 
-    /// How far the skewed host's wall clock is off.
-    static let skew = "-3h"
+    /// An LD_PRELOAD shim that offsets the wall clock only: CLOCK_REALTIME and CLOCK_REALTIME_COARSE in
+    /// clock_gettime, gettimeofday and time(), by the whole seconds written in the file named by
+    /// E2E_CLOCK_OFFSET_FILE (re-read at most every 100 ms, so a jump lands mid-run). Monotonic clocks,
+    /// sleeps and timed waits are untouched, unlike libfaketime, which stalled the peer's timers.
+    static let clockShimSource = #"""
+    #define _GNU_SOURCE
+    #include <dlfcn.h>
+    #include <fcntl.h>
+    #include <stdatomic.h>
+    #include <stdlib.h>
+    #include <sys/time.h>
+    #include <time.h>
+    #include <unistd.h>
 
-    /// The environment that runs a peer with its wall clock (CLOCK_REALTIME) `skew` off for its whole life,
-    /// and monotonic time untouched. A jump in a running process is not offered: libfaketime also rewrites
-    /// sleeps and timed waits, and after a jump they fail with EINVAL (seen with python3's time.sleep) —
-    /// a fault of the tool, not of the peer. Nil when libfaketime is not installed.
-    static func fakeTimeEnvironment() -> [String: String]? {
-        guard let library = libfaketime else { return nil }
-        return ["LD_PRELOAD": library, "FAKETIME": skew, "FAKETIME_DONT_FAKE_MONOTONIC": "1"]
+    typedef int (*clock_gettime_fn)(clockid_t, struct timespec *);
+    static _Atomic(clock_gettime_fn) real_clock_gettime;
+    static const char *offset_path;
+    static _Atomic long long offset_seconds;
+    static _Atomic long long next_read_ns;
+
+    static clock_gettime_fn real(void) {
+        clock_gettime_fn fn = atomic_load(&real_clock_gettime);
+        if (!fn) {
+            fn = (clock_gettime_fn)dlsym(RTLD_NEXT, "clock_gettime");
+            atomic_store(&real_clock_gettime, fn);
+        }
+        return fn;
+    }
+
+    __attribute__((constructor)) static void shim_init(void) {
+        real();
+        offset_path = getenv("E2E_CLOCK_OFFSET_FILE");
+    }
+
+    static long long offset(void) {
+        if (!offset_path) return 0;
+        struct timespec now;
+        if (real()(CLOCK_MONOTONIC, &now) != 0) return atomic_load(&offset_seconds);
+        long long ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+        long long due = atomic_load(&next_read_ns);
+        /* One thread re-reads the file; the others use the value last stored. */
+        if (ns >= due && atomic_compare_exchange_strong(&next_read_ns, &due, ns + 100000000LL)) {
+            int fd = open(offset_path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                char text[32];
+                ssize_t n = read(fd, text, sizeof text - 1);
+                close(fd);
+                if (n > 0) {
+                    text[n] = 0;
+                    char *end;
+                    long long value = strtoll(text, &end, 10);
+                    if (end != text) atomic_store(&offset_seconds, value);
+                }
+            }
+        }
+        return atomic_load(&offset_seconds);
+    }
+
+    int clock_gettime(clockid_t clock, struct timespec *ts) {
+        int result = real()(clock, ts);
+        if (result == 0 && (clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_COARSE)) ts->tv_sec += offset();
+        return result;
+    }
+
+    int gettimeofday(struct timeval *restrict tv, void *restrict tz) {
+        struct timespec ts;
+        int result = clock_gettime(CLOCK_REALTIME, &ts);
+        if (result == 0) {
+            tv->tv_sec = ts.tv_sec;
+            tv->tv_usec = ts.tv_nsec / 1000;
+        }
+        if (tz) {
+            struct timezone *zone = tz;
+            zone->tz_minuteswest = 0;
+            zone->tz_dsttime = 0;
+        }
+        return result;
+    }
+
+    time_t time(time_t *out) {
+        struct timespec ts;
+        time_t now = clock_gettime(CLOCK_REALTIME, &ts) == 0 ? ts.tv_sec : (time_t)-1;
+        if (out) *out = now;
+        return now;
+    }
+    """#
+
+    /// A C compiler: Debian's cc, else the Swift toolchain's clang.
+    static var compiler: String? {
+        ["/usr/bin/cc", "/usr/bin/gcc", "/usr/bin/clang", "/opt/swift/usr/bin/clang"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func clockOffsetPath(lab: NetworkLab, host: Int) -> String {
+        lab.directory.appendingPathComponent("clock-offset-\(lab.hosts[host].name)").path
+    }
+
+    /// Compiles the shim into the lab's directory (once) and answers the environment that runs host i's
+    /// peer under it, its wall clock `offsetSeconds` off to begin with.
+    static func wallClockEnvironment(lab: NetworkLab, host: Int, offsetSeconds: Int = 0) throws -> [String: String] {
+        let library = lab.directory.appendingPathComponent("clockshim.so").path
+        if !FileManager.default.fileExists(atPath: library) {
+            guard let compiler else {
+                throw Command.Failure(arguments: ["cc"], status: 127, output: "no C compiler for the clock shim (apt-get install gcc)")
+            }
+            let source = lab.directory.appendingPathComponent("clockshim.c").path
+            try clockShimSource.write(toFile: source, atomically: true, encoding: .utf8)
+            try Command.run([compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o", library, source, "-ldl"])
+        }
+        try setClockOffset(lab: lab, host: host, seconds: offsetSeconds)
+        return ["LD_PRELOAD": library, "E2E_CLOCK_OFFSET_FILE": clockOffsetPath(lab: lab, host: host)]
+    }
+
+    static func setClockOffset(lab: NetworkLab, host: Int, seconds: Int) throws {
+        try "\(seconds)\n".write(toFile: clockOffsetPath(lab: lab, host: host), atomically: true, encoding: .utf8)
+    }
+
+    static func clockOffset(lab: NetworkLab, host: Int) -> Int {
+        let text = (try? String(contentsOfFile: clockOffsetPath(lab: lab, host: host), encoding: .utf8)) ?? ""
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }

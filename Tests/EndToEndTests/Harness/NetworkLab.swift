@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// N hosts made of network namespaces, all on one bridge that lives in a "hub" namespace of its own, so the
 /// machine's interfaces and firewall are never touched:
@@ -30,6 +31,7 @@ final class NetworkLab: @unchecked Sendable {
     let hosts: [Host]
     let clientAddress: String
     let subnet: String
+    private let thirdOctet: Int
     /// Data directories and logs, removed at teardown.
     let directory: URL
     private let lock = NSLock()
@@ -42,6 +44,7 @@ final class NetworkLab: @unchecked Sendable {
         self.runID = runID
         hubNamespace = "\(runID)-hub"
         let third = try Self.freeSubnet()
+        thirdOctet = third
         subnet = "10.213.\(third)"
         clientAddress = "\(subnet).254"
         hosts = (1...count).map { i in
@@ -90,25 +93,78 @@ final class NetworkLab: @unchecked Sendable {
     func teardown() {
         let first = lock.withLock { defer { tornDown = true }; return !tornDown }
         guard first else { return }
+        // Peers first, so none restarts a container while its pods are removed.
+        for namespace in hosts.map(\.namespace) { Self.killProcesses(in: namespace) }
+        Self.removePods(under: directory.path)
         for namespace in hosts.map(\.namespace) + [hubNamespace] { Self.removeNamespace(namespace) }
         _ = try? Command.ip("link", "del", runID, check: false)
         if ProcessInfo.processInfo.environment["E2E_KEEP"] == nil {
             try? FileManager.default.removeItem(at: directory)
         }
         LabRegistry.shared.unregister(self)
+        _ = Self.reserved.withLock { $0.remove(thirdOctet) }
     }
 
     deinit { teardown() }
 
     static func removeNamespace(_ namespace: String) {
+        killProcesses(in: namespace)
+        _ = try? Command.ip("netns", "del", namespace, check: false)
+    }
+
+    static func killProcesses(in namespace: String) {
         let pids = (try? Command.ip("netns", "pids", namespace, check: false)) ?? ""
         for pid in pids.split(whereSeparator: \.isNewline).compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
         // Wait for them to go, so their sockets and data directory locks are released.
         for pid in pids.split(whereSeparator: \.isNewline).compactMap({ Int32($0) }) {
             for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
         }
-        _ = try? Command.ip("netns", "del", namespace, check: false)
     }
+
+    /// Removes what the peers' node agents left under `directory` (their peers already stopped): every
+    /// container runc still runs (they sit in pod namespaces, not the hosts'), the sandbox mounts (pod
+    /// namespaces, tmpfs, overlays; the peers share the machine's mount namespace) and the pods' cgroups.
+    static func removePods(under directory: String) {
+        let fm = FileManager.default
+        let dataDirectories = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("data-") }
+            .map { "\(directory)/\($0)/agent" }
+        let runc = tool("runc")
+        for agent in dataDirectories where fm.fileExists(atPath: agent + "/runc") {
+            let ids = (try? Command.run([runc, "--root", agent + "/runc", "list", "-q"], check: false)) ?? ""
+            for id in ids.split(whereSeparator: \.isNewline) {
+                _ = try? Command.run([runc, "--root", agent + "/runc", "delete", "-f", String(id)], check: false)
+            }
+        }
+        // Deepest first; lazily, so a mount still busy for a moment goes as soon as it can.
+        // procfs reports size 0, so read it the way cat does (cat shares our mount namespace).
+        let mountinfo = (try? Command.run(["/bin/cat", "/proc/self/mountinfo"], check: false)) ?? ""
+        let targets = mountinfo.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            guard fields.count > 4 else { return nil }
+            let target = String(fields[4]).replacingOccurrences(of: "\\040", with: " ")
+            return target.hasPrefix(directory + "/") ? target : nil
+        }
+        for target in Set(targets).sorted(by: { $0.count > $1.count }) { umount2(target, Int32(MNT_DETACH)) }
+        for agent in dataDirectories {
+            for uid in (try? fm.contentsOfDirectory(atPath: agent + "/pods")) ?? [] {
+                for controller in (try? fm.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
+                    removeCgroup("/sys/fs/cgroup/\(controller)/orch/\(uid)")
+                }
+            }
+        }
+    }
+
+    private static func removeCgroup(_ path: String) {
+        for child in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path + "/" + child, isDirectory: &isDirectory), isDirectory.boolValue {
+                removeCgroup(path + "/" + child)
+            }
+        }
+        rmdir(path)
+    }
+
+    private static func tool(_ name: String) -> String { Command.tool(name) }
 
     /// Removes namespaces, root links and directories left by runs whose process is gone.
     static func removeStale() {
@@ -129,18 +185,32 @@ final class NetworkLab: @unchecked Sendable {
             }
         for link in links where ownerIsGone(link) { _ = try? Command.ip("link", "del", link, check: false) }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
-        for entry in entries where ownerIsGone(entry) { try? FileManager.default.removeItem(atPath: "/tmp/\(entry)") }
+        for entry in entries where ownerIsGone(entry) {
+            removePods(under: "/tmp/\(entry)")
+            try? FileManager.default.removeItem(atPath: "/tmp/\(entry)")
+        }
     }
 
     /// A 10.213.K.0/24 no other live lab routes in the root namespace.
+    /// Subnets taken by this process's labs: two tests starting at once must not both pick one that no route
+    /// shows yet (their clients would then reach each other's peers).
+    private static let reserved = Mutex<Set<Int>>([])
+
     private static func freeSubnet() throws -> Int {
         let routes = try Command.ip("-4", "route", "show")
         let start = Int(getpid() % 200)
-        for offset in 0..<250 {
-            let third = (start + offset) % 250 + 1
-            if !routes.contains("10.213.\(third).0/24") { return third }
+        let third = reserved.withLock { taken -> Int? in
+            for offset in 0..<250 {
+                let third = (start + offset) % 250 + 1
+                if !taken.contains(third) && !routes.contains("10.213.\(third).0/24") {
+                    taken.insert(third)
+                    return third
+                }
+            }
+            return nil
         }
-        throw Command.Failure(arguments: ["ip", "route"], status: 1, output: "no free 10.213.K.0/24 subnet")
+        guard let third else { throw Command.Failure(arguments: ["ip", "route"], status: 1, output: "no free 10.213.K.0/24 subnet") }
+        return third
     }
 
     final class Counter: @unchecked Sendable {

@@ -9,13 +9,14 @@ final class MembershipWatch: @unchecked Sendable {
     private var leftovers: Set<String> = []
     private var seenLive: Set<String> = []
     private var polls = 0
+    private var stopped = false
     private var task: Task<Void, Never>?
 
     /// Watches `observers`' views of `subjects` until `stop()`.
     init(_ cluster: Cluster, observers: [Int], subjects: [Int], every interval: Duration = .milliseconds(250)) {
         let names = Set(subjects.map { cluster.hosts[$0].name })
         task = Task {
-            while !Task.isCancelled {
+            while !self.lock.withLock({ self.stopped }) {
                 for i in observers {
                     guard let members = await cluster.members(i) else { continue }
                     self.lock.withLock {
@@ -41,8 +42,11 @@ final class MembershipWatch: @unchecked Sendable {
     }
 
     /// Stops watching; answers (polls answered, new dead verdicts, dead verdicts already there).
+    /// Not by cancelling the task: cancelling a task while its URLSession request completes deadlocks
+    /// swift-corelibs-foundation (the cancel handler waits for the session's queue, which waits for the
+    /// task's status lock to resume it); two soaks hung there. The loop sees the flag within one poll.
     func stop() async -> (polls: Int, deadVerdicts: [String], leftovers: [String]) {
-        task?.cancel()
+        lock.withLock { stopped = true }
         await task?.value
         return lock.withLock { (polls, verdicts, leftovers.sorted()) }
     }
