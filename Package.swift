@@ -93,6 +93,18 @@ let package = Package(
             "Sodium",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ], linkerSettings: [
+            // Idle RSS (docs/BENCHMARKS.md, Gossip): a static Swift runtime and Foundation map only the code
+            // the peer uses; packed relative relocations and no exported Swift symbols keep the relocation and
+            // symbol tables, which the dynamic loader reads at start, out of memory. Measured −9 MiB per peer.
+            .unsafeFlags([
+                "-static-stdlib",
+                "-lFoundation", "-lCoreFoundation", "-lFoundationInternationalization", "-l_FoundationICU",
+                "-lFoundationEssentials", "-l_FoundationCShims", "-l_FoundationCollections",
+                "-lswiftSynchronization", "-lswiftDispatch", "-ldispatch", "-lBlocksRuntime", "-lstdc++", "-lm",
+                "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                "-Xlinker", "--no-export-dynamic",
+            ], .when(platforms: [.linux], configuration: .release)),
         ]),
 
         // The deterministic simulator shared by the protocol cores' tests; a test-support library, not shipped.
