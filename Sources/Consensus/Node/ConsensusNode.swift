@@ -64,9 +64,15 @@ public final class ConsensusNode: Sendable {
     /// Replicates `command` and answers with the result of applying it on this peer's store, once this
     /// peer has applied it (so a read here right after sees it).
     public func propose(_ command: StoreCommand) async throws(ConsensusError) -> StoreApplyResult {
+        try await proposal(command).get()
+    }
+
+    /// `propose` as a value, for callers that fan many proposals out at once (a task group's child returns it
+    /// rather than throwing).
+    public func proposal(_ command: StoreCommand) async -> Result<StoreApplyResult, ConsensusError> {
         let payload = command.encoded()
         let deadline = ContinuousClock.now + settings.requestTimeout
-        let result: Result<StoreApplyResult, ConsensusError> = await withCheckedContinuation { continuation in
+        return await withCheckedContinuation { continuation in
             let refusal: ConsensusError? = shared.withLockedValue { s in
                 if s.phase == .stopped { return .stopped }
                 if s.leaderless { return .noLeader }
@@ -80,7 +86,6 @@ public final class ConsensusNode: Sendable {
             }
             if let refusal { continuation.resume(returning: .failure(refusal)) }
         }
-        return try result.get()
     }
 
     // MARK: Reads

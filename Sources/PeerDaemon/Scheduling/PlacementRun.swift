@@ -338,15 +338,20 @@ struct PlacementRun {
         return written
     }
 
+    struct IndexedProposal: Sendable {
+        var index: Int
+        var result: Result<StoreApplyResult, ConsensusError>
+    }
+
     static func proposeAll(_ consensus: ConsensusNode, _ commands: [StoreCommand]) async -> [Result<StoreApplyResult, ConsensusError>] {
-        await withTaskGroup(of: (Int, Result<StoreApplyResult, ConsensusError>).self) { group in
+        // The child returns the Result as a value. With a typed-throws do/catch returning a tuple from the child,
+        // release builds trapped here (index out of range) at the first binding; debug builds did not.
+        await withTaskGroup(of: IndexedProposal.self) { group in
             for (i, command) in commands.enumerated() {
-                group.addTask {
-                    do throws(ConsensusError) { return (i, .success(try await consensus.propose(command))) } catch { return (i, .failure(error)) }
-                }
+                group.addTask { IndexedProposal(index: i, result: await consensus.proposal(command)) }
             }
             var out = [Result<StoreApplyResult, ConsensusError>](repeating: .failure(.stopped), count: commands.count)
-            for await (i, r) in group { out[i] = r }
+            for await done in group { out[done.index] = done.result }
             return out
         }
     }
