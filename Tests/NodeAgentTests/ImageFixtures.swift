@@ -28,9 +28,11 @@ struct ImageFixtureError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs a shell command; throws with its output when it fails.
+/// Runs a shell command; throws with its output when it fails. The wait happens on a thread of its own: a
+/// test that blocked a thread of the shared concurrency pool (two on a two-core CI machine) stalled every other
+/// suite running beside it — a single-node store there missed its 10 s election deadline.
 @discardableResult
-func imageShell(_ command: String) throws -> String {
+func imageShell(_ command: String) async throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/sh")
     process.arguments = ["-c", command]
@@ -38,15 +40,20 @@ func imageShell(_ command: String) throws -> String {
     process.standardOutput = pipe
     process.standardError = pipe
     try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let output: Data = await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: output)
+        }
+    }
     let text = String(decoding: output, as: UTF8.self)
     guard process.terminationStatus == 0 else { throw ImageFixtureError("`\(command)` exited \(process.terminationStatus): \(text)") }
     return text
 }
 
-func imageSHA256Sum(_ path: String) throws -> String {
-    String(try imageShell("sha256sum '\(path)'").prefix(64))
+func imageSHA256Sum(_ path: String) async throws -> String {
+    String(try await imageShell("sha256sum '\(path)'").prefix(64))
 }
 
 func readImageBytes(_ path: String) throws -> [UInt8] {
@@ -69,8 +76,8 @@ struct ImageFixtureImage {
 
 enum ImageFixture {
     /// A root file system: busybox, a few applet links, /etc/passwd and a web page.
-    static func busyboxRoot(at root: String, page: String = "hello from image") throws {
-        try imageShell("""
+    static func busyboxRoot(at root: String, page: String = "hello from image") async throws {
+        try await imageShell("""
             set -e; mkdir -p '\(root)/bin' '\(root)/etc' '\(root)/www' '\(root)/tmp'
             cp /bin/busybox '\(root)/bin/busybox'
             for a in sh echo cat ls id httpd; do ln -s busybox '\(root)/bin/'$a; done
@@ -80,24 +87,24 @@ enum ImageFixture {
     }
 
     /// A deterministic uncompressed layer tar of a directory.
-    static func tarDirectory(_ directory: String, to tarPath: String) throws {
-        try imageShell("tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --xattrs -C '\(directory)' -cf '\(tarPath)' .")
+    static func tarDirectory(_ directory: String, to tarPath: String) async throws {
+        try await imageShell("tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --xattrs -C '\(directory)' -cf '\(tarPath)' .")
     }
 
     /// An OCI layout (and an oci-archive of it) from uncompressed layer tars, lowest first.
     static func image(in scratch: String, name: String = "image", layerTars: [String], refName: String = "demo/web:1",
-                      cmd: [String] = ["httpd", "-f", "-p", "8080", "-h", "/www"], env: [String] = ["PATH=/bin"]) throws -> ImageFixtureImage {
+                      cmd: [String] = ["httpd", "-f", "-p", "8080", "-h", "/www"], env: [String] = ["PATH=/bin"]) async throws -> ImageFixtureImage {
         let layout = "\(scratch)/\(name)-layout"
-        try imageShell("mkdir -p '\(layout)/blobs/sha256'")
+        try await imageShell("mkdir -p '\(layout)/blobs/sha256'")
         var layerDigests: [Digest] = []
         var diffIDs: [Digest] = []
         var layerJSON: [String] = []
         for tar in layerTars {
-            let diffID = try imageSHA256Sum(tar)
-            try imageShell("gzip -n -c '\(tar)' > '\(tar).gz'")
-            let digest = try imageSHA256Sum("\(tar).gz")
+            let diffID = try await imageSHA256Sum(tar)
+            try await imageShell("gzip -n -c '\(tar)' > '\(tar).gz'")
+            let digest = try await imageSHA256Sum("\(tar).gz")
             let size = try FileManager.default.attributesOfItem(atPath: "\(tar).gz")[.size] as? Int ?? 0
-            try imageShell("cp '\(tar).gz' '\(layout)/blobs/sha256/\(digest)'")
+            try await imageShell("cp '\(tar).gz' '\(layout)/blobs/sha256/\(digest)'")
             layerDigests.append(Digest(hex: digest)!)  // justified: imageSHA256Sum prints 64 hex digits
             diffIDs.append(Digest(hex: diffID)!)  // justified: as above
             layerJSON.append(#"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:\#(digest)","size":\#(size)}"#)
@@ -107,26 +114,24 @@ enum ImageFixture {
         let configDigest = Digest.of(Array(config.utf8))
         try writeImageBytes("\(layout)/blobs/sha256/\(configDigest.hex)", Array(config.utf8))
         let manifest = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(configDigest)","size":\#(config.utf8.count)},"layers":[\#(layerJSON.joined(separator: ","))]}"#
-        let manifestHex = try { () throws -> String in
-            try writeImageBytes("\(scratch)/\(name)-manifest.json", Array(manifest.utf8))
-            return try imageSHA256Sum("\(scratch)/\(name)-manifest.json")
-        }()
-        try imageShell("cp '\(scratch)/\(name)-manifest.json' '\(layout)/blobs/sha256/\(manifestHex)'")
+        try writeImageBytes("\(scratch)/\(name)-manifest.json", Array(manifest.utf8))
+        let manifestHex = try await imageSHA256Sum("\(scratch)/\(name)-manifest.json")
+        try await imageShell("cp '\(scratch)/\(name)-manifest.json' '\(layout)/blobs/sha256/\(manifestHex)'")
         let index = #"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\#(manifestHex)","size":\#(manifest.utf8.count),"annotations":{"org.opencontainers.image.ref.name":"\#(refName)"}}]}"#
         try writeImageBytes("\(layout)/index.json", Array(index.utf8))
         try writeImageBytes("\(layout)/oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
         let archive = "\(scratch)/\(name).tar"
-        try imageShell("tar -C '\(layout)' -cf '\(archive)' oci-layout index.json blobs")
+        try await imageShell("tar -C '\(layout)' -cf '\(archive)' oci-layout index.json blobs")
         return ImageFixtureImage(layout: layout, archive: archive, refName: refName, manifestDigest: Digest(hex: manifestHex)!,  // justified: imageSHA256Sum output
                          configDigest: configDigest, layerDigests: layerDigests, diffIDs: diffIDs)
     }
 
     /// The usual one-layer busybox image.
-    static func busybox(in scratch: String, name: String = "busybox", refName: String = "demo/web:1", page: String = "hello from image") throws -> ImageFixtureImage {
+    static func busybox(in scratch: String, name: String = "busybox", refName: String = "demo/web:1", page: String = "hello from image") async throws -> ImageFixtureImage {
         let root = "\(scratch)/\(name)-root"
-        try busyboxRoot(at: root, page: page)
-        try tarDirectory(root, to: "\(scratch)/\(name)-layer.tar")
-        return try image(in: scratch, name: name, layerTars: ["\(scratch)/\(name)-layer.tar"], refName: refName)
+        try await busyboxRoot(at: root, page: page)
+        try await tarDirectory(root, to: "\(scratch)/\(name)-layer.tar")
+        return try await image(in: scratch, name: name, layerTars: ["\(scratch)/\(name)-layer.tar"], refName: refName)
     }
 
     static func key(_ byte: UInt8) throws -> SigningKeyPair {

@@ -11,7 +11,7 @@ import Testing
             tars.append("\(scratch.path)/layer\(i).tar")
             try writeImageBytes(tars[i], layer)
         }
-        let image = try ImageFixture.image(in: scratch.path, layerTars: tars)
+        let image = try await ImageFixture.image(in: scratch.path, layerTars: tars)
         let key = try ImageFixture.key(1)
         let store = try makeImageStore(scratch.path, policy: ImageFixture.policy(trusting: [key]))
         _ = try await store.importArchive(path: image.archive)
@@ -49,8 +49,8 @@ import Testing
         // The kernel agrees: stacked as overlayfs lowerdirs (top first), the whiteouts hide the lower files.
         let merged = "\(scratch.path)/merged"
         try FileManager.default.createDirectory(atPath: merged, withIntermediateDirectories: true)
-        try imageShell("mount -t overlay overlay -o 'lowerdir=\(resolved.layerDirectories.reversed().joined(separator: ":"))' '\(merged)'")
-        defer { _ = try? imageShell("umount '\(merged)'") }
+        try await imageShell("mount -t overlay overlay -o 'lowerdir=\(resolved.layerDirectories.reversed().joined(separator: ":"))' '\(merged)'")
+        defer { _ = umount(merged) }
         #expect(!FileManager.default.fileExists(atPath: "\(merged)/etc/a"))
         #expect(try String(contentsOfFile: "\(merged)/etc/b", encoding: .utf8) == "b\n")
         #expect(!FileManager.default.fileExists(atPath: "\(merged)/opt/x/1"))
@@ -96,7 +96,7 @@ import Testing
         // A layer blob that is not gzip at all, named by its real digest.
         let other = try ImageScratch()
         defer { other.remove() }
-        let image = try ImageFixture.busybox(in: other.path)
+        let image = try await ImageFixture.busybox(in: other.path)
         let junk = Array("this is not gzip".utf8)
         let junkDigest = Digest.of(junk)
         let manifestPath = "\(image.layout)/blobs/sha256/\(image.manifestDigest.hex)"
@@ -108,7 +108,7 @@ import Testing
         let index = try String(contentsOfFile: "\(image.layout)/index.json", encoding: .utf8)
             .replacingOccurrences(of: image.manifestDigest.description, with: manifestDigest.description)
         try writeImageBytes("\(image.layout)/index.json", Array(index.utf8))
-        try imageShell("tar -C '\(image.layout)' -cf '\(other.path)/junk.tar' .")
+        try await imageShell("tar -C '\(image.layout)' -cf '\(other.path)/junk.tar' .")
         let store = try makeImageStore(other.path, policy: TrustPolicy(defaultMode: .warn))
         _ = try await store.importArchive(path: "\(other.path)/junk.tar")
         let result = await store.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
@@ -116,12 +116,12 @@ import Testing
         #expect(result.imageRefusal?.message.contains("not valid gzip") == true, "\(String(describing: result.imageRefusal))")
     }
 
-    @Test func tarReaderHandlesLongNamesAndPAX() throws {
+    @Test func tarReaderHandlesLongNamesAndPAX() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
         let deep = String(repeating: "d", count: 120) + "/" + String(repeating: "f", count: 130)
-        try imageShell("mkdir -p '\(scratch.path)/src/\(String(repeating: "d", count: 120))' && echo x > '\(scratch.path)/src/\(deep)'")
-        try imageShell("tar --format=gnu -C '\(scratch.path)/src' -cf '\(scratch.path)/gnu.tar' . && tar --format=pax -C '\(scratch.path)/src' -cf '\(scratch.path)/pax.tar' .")
+        try await imageShell("mkdir -p '\(scratch.path)/src/\(String(repeating: "d", count: 120))' && echo x > '\(scratch.path)/src/\(deep)'")
+        try await imageShell("tar --format=gnu -C '\(scratch.path)/src' -cf '\(scratch.path)/gnu.tar' . && tar --format=pax -C '\(scratch.path)/src' -cf '\(scratch.path)/pax.tar' .")
         for format in ["gnu", "pax"] {
             let fd = open("\(scratch.path)/\(format).tar", O_RDONLY)
             defer { close(fd) }

@@ -7,7 +7,7 @@ import Testing
     /// A store holding the signed busybox image `demo/web:1` (and, unsigned, `demo/other:1`), trusting `trusted`.
     func signedStore(_ scratch: ImageScratch, signer: SigningKeyPair, trusted: [SigningKeyPair], mode: TrustPolicy.Mode = .enforce)
         async throws -> (ImageStore, ImageFixtureImage) {
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let store = try makeImageStore(scratch.path, policy: ImageFixture.policy(trusting: trusted, mode: mode))
         _ = try await store.importArchive(path: image.archive)
         try await store.sign(reference: "demo/web:1", key: signer)
@@ -36,7 +36,7 @@ import Testing
     @Test func unsignedIsRefused() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let store = try makeImageStore(scratch.path, policy: ImageFixture.policy(trusting: [try ImageFixture.key(1)]))
         _ = try await store.importArchive(path: image.archive)
         let result = await store.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
@@ -63,7 +63,7 @@ import Testing
         let key = try ImageFixture.key(1)
         let (store, image) = try await signedStore(scratch, signer: key, trusted: [key])
         // A second image under the same name, carrying the first image's signature (moved to its tag).
-        let other = try ImageFixture.busybox(in: scratch.path, name: "other", refName: "demo/web:2", page: "other page")
+        let other = try await ImageFixture.busybox(in: scratch.path, name: "other", refName: "demo/web:2", page: "other page")
         _ = try await store.importArchive(path: other.archive)
         let records = await store.signatureRecords(repository: "demo/web", digest: image.manifestDigest)
         #expect(records.count == 1)
@@ -134,9 +134,9 @@ import Testing
         let scratch = try ImageScratch()
         defer { scratch.remove() }
         let root = "\(scratch.path)/root"
-        try ImageFixture.busyboxRoot(at: root)
-        try ImageFixture.tarDirectory(root, to: "\(scratch.path)/a.tar")
-        var image = try ImageFixture.image(in: scratch.path, layerTars: ["\(scratch.path)/a.tar"])
+        try await ImageFixture.busyboxRoot(at: root)
+        try await ImageFixture.tarDirectory(root, to: "\(scratch.path)/a.tar")
+        var image = try await ImageFixture.image(in: scratch.path, layerTars: ["\(scratch.path)/a.tar"])
         // Rewrite the config with a diff_id of other content (and the manifest and index to match).
         let configPath = "\(image.layout)/blobs/sha256/\(image.configDigest.hex)"
         let wrong = Digest.of(Array("other".utf8))
@@ -151,7 +151,7 @@ import Testing
         let index = try String(contentsOfFile: "\(image.layout)/index.json", encoding: .utf8)
             .replacingOccurrences(of: image.manifestDigest.description, with: manifestDigest.description)
         try writeImageBytes("\(image.layout)/index.json", Array(index.utf8))
-        try imageShell("tar -C '\(image.layout)' -cf '\(scratch.path)/wrong.tar' .")
+        try await imageShell("tar -C '\(image.layout)' -cf '\(scratch.path)/wrong.tar' .")
         image.manifestDigest = manifestDigest
         let key = try ImageFixture.key(1)
         let store = try makeImageStore(scratch.path, policy: ImageFixture.policy(trusting: [key]))
@@ -165,7 +165,7 @@ import Testing
     @Test func warnModeRunsWhatEnforceWouldRefuse() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let log = CapturedLog()
         let store = try ImageStore(directory: "\(scratch.path)/store/images", policy: ImageFixture.policy(trusting: [try ImageFixture.key(1)], mode: .warn),
                                    logger: log.logger)
@@ -221,7 +221,7 @@ import Testing
         let scratch = try ImageScratch()
         defer { scratch.remove() }
         let key = try ImageFixture.key(1)
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let policy = TrustPolicy(entries: [TrustPolicy.Entry(prefix: "demo", namespaces: ["team-a"], keys: [key.publicKey])])
         let store = try makeImageStore(scratch.path, policy: policy)
         _ = try await store.importArchive(path: image.archive)

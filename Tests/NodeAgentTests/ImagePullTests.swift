@@ -137,7 +137,7 @@ final class LocalRegistry: Sendable {
     @Test func distributionAPIServesWhatTheStoreHolds() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let store = try makeImageStore(scratch.path)
         _ = try await store.importArchive(path: image.archive)
         try await store.sign(reference: "demo/web:1", key: try ImageFixture.key(1))
@@ -181,7 +181,7 @@ final class LocalRegistry: Sendable {
     @Test func peersShareImagesAndSignatures() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let key = try ImageFixture.key(1)
         let policy = ImageFixture.policy(trusting: [key])
         let origin = try makeImageStore(scratch.path, "a", policy: policy)
@@ -207,7 +207,7 @@ final class LocalRegistry: Sendable {
     @Test func podsAskingAtOnceShareOnePull() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let key = try ImageFixture.key(1)
         let origin = try makeImageStore(scratch.path, "a")
         _ = try await origin.importArchive(path: image.archive)
@@ -233,7 +233,7 @@ final class LocalRegistry: Sendable {
     @Test func aPeerServingAlteredBytesIsRefused() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let key = try ImageFixture.key(1)
         let origin = try makeImageStore(scratch.path, "a")
         _ = try await origin.importArchive(path: image.archive)
@@ -263,7 +263,7 @@ final class LocalRegistry: Sendable {
     @Test func pullsFromAPeerOverHTTP() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let key = try ImageFixture.key(1)
         let origin = try makeImageStore(scratch.path, "a")
         _ = try await origin.importArchive(path: image.archive)
@@ -279,7 +279,7 @@ final class LocalRegistry: Sendable {
     @Test func pullsImageAndSignatureFromARegistry() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let key = try ImageFixture.key(1)
         let origin = try makeImageStore(scratch.path, "a")
         _ = try await origin.importArchive(path: image.archive)
@@ -291,7 +291,7 @@ final class LocalRegistry: Sendable {
         let host = "127.0.0.1:\(registry.port)"
         // The store's directory is an OCI layout skopeo pushes from, signature tag included.
         for tag in ["1", image.manifestDigest.signatureTag] {
-            try imageShell("skopeo copy --dest-tls-verify=false 'oci:\(scratch.path)/a/images:demo/web:\(tag)' 'docker://\(host)/demo/web:\(tag)' 2>&1")
+            try await imageShell("skopeo copy --dest-tls-verify=false 'oci:\(scratch.path)/a/images:demo/web:\(tag)' 'docker://\(host)/demo/web:\(tag)' 2>&1")
         }
         let b = try makeImageStore(scratch.path, "b", policy: ImageFixture.policy(trusting: [key]))
         let result = await b.ensureImage(reference: "\(host)/demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
@@ -299,8 +299,8 @@ final class LocalRegistry: Sendable {
         #expect(await b.images().first?.signatures == 1)
 
         // Without the signature in the registry, the pulled image is refused as unsigned.
-        let unsigned = try ImageFixture.busybox(in: scratch.path, name: "unsigned", refName: "demo/plain:1", page: "plain")
-        try imageShell("skopeo copy --dest-tls-verify=false 'oci:\(unsigned.layout):demo/plain:1' 'docker://\(host)/demo/plain:1' 2>&1")
+        let unsigned = try await ImageFixture.busybox(in: scratch.path, name: "unsigned", refName: "demo/plain:1", page: "plain")
+        try await imageShell("skopeo copy --dest-tls-verify=false 'oci:\(unsigned.layout):demo/plain:1' 'docker://\(host)/demo/plain:1' 2>&1")
         let c = try makeImageStore(scratch.path, "c", policy: ImageFixture.policy(trusting: [key]),
                                    sources: [PullSource(kind: .registry, baseURL: "http://\(host)")])
         let refused = await c.ensureImage(reference: "demo/plain:1", namespace: "default", pullPolicy: "IfNotPresent")
@@ -309,7 +309,7 @@ final class LocalRegistry: Sendable {
         #expect(missing.imageRefusal?.reason == .pull)
 
         // Docker schema 2 media types (what many registries hold) unpack the same way.
-        try imageShell("skopeo copy --format v2s2 --dest-tls-verify=false 'oci:\(unsigned.layout):demo/plain:1' 'docker://\(host)/demo/docker:1' 2>&1")
+        try await imageShell("skopeo copy --format v2s2 --dest-tls-verify=false 'oci:\(unsigned.layout):demo/plain:1' 'docker://\(host)/demo/docker:1' 2>&1")
         let d = try makeImageStore(scratch.path, "d", policy: TrustPolicy(defaultMode: .warn))
         let docker = try await d.resolve(reference: "\(host)/demo/docker:1", namespace: "default")
         #expect(docker.layerDirectories.count == 1)

@@ -7,7 +7,7 @@ import Testing
     @Test func importSignAndResolveUnpacksVerifiedLayers() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let key = try ImageFixture.key(7)
         let store = try makeImageStore(scratch.path, policy: ImageFixture.policy(trusting: [key]))
 
@@ -22,13 +22,13 @@ import Testing
         #expect(resolved.workingDir == "/www")
         #expect(resolved.layerDirectories == ["\(scratch.path)/store/images/layers/sha256/\(image.diffIDs[0].hex)"])
         let layer = resolved.layerDirectories[0]
-        #expect(try imageSHA256Sum("\(layer)/bin/busybox") == (try imageSHA256Sum("/bin/busybox")))
+        #expect(try await imageSHA256Sum("\(layer)/bin/busybox") == (try await imageSHA256Sum("/bin/busybox")))
         #expect(try String(contentsOfFile: "\(layer)/www/index.html", encoding: .utf8) == "hello from image\n")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(layer)/bin/sh") == "busybox")
 
         // The layout is one skopeo and umoci read: umoci's own unpacking of it gives the same tree.
-        try imageShell("umoci raw unpack --image '\(scratch.path)/store/images:demo/web:1' '\(scratch.path)/umoci-rootfs'")
-        try imageShell("diff -r --no-dereference '\(layer)' '\(scratch.path)/umoci-rootfs'")
+        try await imageShell("umoci raw unpack --image '\(scratch.path)/store/images:demo/web:1' '\(scratch.path)/umoci-rootfs'")
+        try await imageShell("diff -r --no-dereference '\(layer)' '\(scratch.path)/umoci-rootfs'")
 
         // Resolving again reuses the unpacked layer.
         let inode = try FileManager.default.attributesOfItem(atPath: layer)[.systemFileNumber] as? Int
@@ -44,8 +44,8 @@ import Testing
     @Test func importsWhatSkopeoWrites() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path, refName: "1")
-        try imageShell("skopeo copy 'oci:\(image.layout):1' 'oci-archive:\(scratch.path)/skopeo.tar:demo/tools:2' 2>&1")
+        let image = try await ImageFixture.busybox(in: scratch.path, refName: "1")
+        try await imageShell("skopeo copy 'oci:\(image.layout):1' 'oci-archive:\(scratch.path)/skopeo.tar:demo/tools:2' 2>&1")
         let store = try makeImageStore(scratch.path)
         let imported = try await store.importArchive(path: "\(scratch.path)/skopeo.tar")
         #expect(imported == [ImportedImage(reference: "demo/tools:2", digest: image.manifestDigest)])
@@ -59,14 +59,14 @@ import Testing
     @Test func multiPlatformIndexResolvesToThisHost() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path, refName: "1")
+        let image = try await ImageFixture.busybox(in: scratch.path, refName: "1")
         let manifestSize = try readImageBytes("\(image.layout)/blobs/sha256/\(image.manifestDigest.hex)").count
         let absent = String(repeating: "0", count: 64)
         let index = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:\#(absent)","size":10,"platform":{"os":"linux","architecture":"riscv64"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(image.manifestDigest)","size":\#(manifestSize),"platform":{"os":"linux","architecture":"\#(OCIPlatform.architecture)"}}]}"#
         let indexDigest = Digest.of(Array(index.utf8))
         try writeImageBytes("\(image.layout)/blobs/sha256/\(indexDigest.hex)", Array(index.utf8))
         try writeImageBytes("\(image.layout)/index.json", Array(#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"\#(indexDigest)","size":\#(index.utf8.count),"annotations":{"org.opencontainers.image.ref.name":"demo/multi:1"}}]}"#.utf8))
-        try imageShell("tar -C '\(image.layout)' -cf '\(scratch.path)/multi.tar' .")
+        try await imageShell("tar -C '\(image.layout)' -cf '\(scratch.path)/multi.tar' .")
         let key = try ImageFixture.key(4)
         let store = try makeImageStore(scratch.path, policy: ImageFixture.policy(trusting: [key]))
         #expect(try await store.importArchive(path: "\(scratch.path)/multi.tar") == [ImportedImage(reference: "demo/multi:1", digest: indexDigest)])
@@ -80,7 +80,7 @@ import Testing
     @Test func garbageArchivesAreErrorsNotCrashes() async throws {
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
+        let image = try await ImageFixture.busybox(in: scratch.path)
         let store = try makeImageStore(scratch.path)
 
         func expectImportFails(_ path: String, _ kind: ImageStoreError.Kind, _ fragment: String) async {
@@ -100,24 +100,24 @@ import Testing
         try writeImageBytes("\(scratch.path)/truncated.tar", Array(whole.prefix(whole.count / 2)))
         await expectImportFails("\(scratch.path)/truncated.tar", .invalidImage, "truncated")
 
-        try imageShell("gzip -c '\(image.archive)' > '\(scratch.path)/gz.tar'")
+        try await imageShell("gzip -c '\(image.archive)' > '\(scratch.path)/gz.tar'")
         await expectImportFails("\(scratch.path)/gz.tar", .invalidImage, "gzip")
 
         // index.json that is not JSON.
-        try imageShell("cp -r '\(image.layout)' '\(scratch.path)/badjson' && echo '{not json' > '\(scratch.path)/badjson/index.json' && tar -C '\(scratch.path)/badjson' -cf '\(scratch.path)/badjson.tar' .")
+        try await imageShell("cp -r '\(image.layout)' '\(scratch.path)/badjson' && echo '{not json' > '\(scratch.path)/badjson/index.json' && tar -C '\(scratch.path)/badjson' -cf '\(scratch.path)/badjson.tar' .")
         await expectImportFails("\(scratch.path)/badjson.tar", .invalidImage, "not valid JSON")
 
         // A manifest blob that is not JSON (its name matches its bytes, so only parsing can refuse it).
         let garbage = Array("{\"schemaVersion\":2,\"layers\":".utf8)
         let garbageDigest = Digest.of(garbage)
-        try imageShell("cp -r '\(image.layout)' '\(scratch.path)/badmanifest'")
+        try await imageShell("cp -r '\(image.layout)' '\(scratch.path)/badmanifest'")
         try writeImageBytes("\(scratch.path)/badmanifest/blobs/sha256/\(garbageDigest.hex)", garbage)
         try writeImageBytes("\(scratch.path)/badmanifest/index.json", Array(#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(garbageDigest)","size":\#(garbage.count),"annotations":{"org.opencontainers.image.ref.name":"demo/x:1"}}]}"#.utf8))
-        try imageShell("tar -C '\(scratch.path)/badmanifest' -cf '\(scratch.path)/badmanifest.tar' .")
+        try await imageShell("tar -C '\(scratch.path)/badmanifest' -cf '\(scratch.path)/badmanifest.tar' .")
         await expectImportFails("\(scratch.path)/badmanifest.tar", .invalidImage, "not valid JSON")
 
         // A blob whose bytes do not match its name.
-        try imageShell("cp -r '\(image.layout)' '\(scratch.path)/badblob' && echo tampered >> '\(scratch.path)/badblob/blobs/sha256/\(image.configDigest.hex)' && tar -C '\(scratch.path)/badblob' -cf '\(scratch.path)/badblob.tar' .")
+        try await imageShell("cp -r '\(image.layout)' '\(scratch.path)/badblob' && echo tampered >> '\(scratch.path)/badblob/blobs/sha256/\(image.configDigest.hex)' && tar -C '\(scratch.path)/badblob' -cf '\(scratch.path)/badblob.tar' .")
         let fresh = try makeImageStore(scratch.path, "fresh")
         do {
             _ = try await fresh.importArchive(path: "\(scratch.path)/badblob.tar")
@@ -134,8 +134,8 @@ import Testing
         // The CLI imports into the data directory of a running peer: two stores on one directory stand in for both.
         let scratch = try ImageScratch()
         defer { scratch.remove() }
-        let image = try ImageFixture.busybox(in: scratch.path)
-        let other = try ImageFixture.busybox(in: scratch.path, name: "other", refName: "demo/other:1", page: "other")
+        let image = try await ImageFixture.busybox(in: scratch.path)
+        let other = try await ImageFixture.busybox(in: scratch.path, name: "other", refName: "demo/other:1", page: "other")
         let key = try ImageFixture.key(5)
         let peer = try makeImageStore(scratch.path, policy: ImageFixture.policy(trusting: [key]))
         let cli = try makeImageStore(scratch.path)
