@@ -208,14 +208,10 @@ struct NodeAgentService: ServiceLifecycle.Service {
         var involved: JSONValue = ["kind": "Pod", "apiVersion": "v1", "namespace": .string(event.namespace),
                                    "name": .string(event.podName), "uid": .string(event.podUID)]
         if let fieldPath = event.fieldPath { involved["fieldPath"] = .string(fieldPath) }
-        let object: JSONValue = [
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": ["generateName": .string(event.podName + "."), "namespace": .string(event.namespace)],
-            "involvedObject": involved, "type": .string(event.type), "reason": .string(event.reason),
-            "message": .string(event.message), "source": ["component": "kubelet", "host": .string(nodeName)],
-            "firstTimestamp": .string(now), "lastTimestamp": .string(now), "count": 1,
-            "reportingComponent": "kubelet", "reportingInstance": .string(nodeName),
-        ]
+        let object = EventObject.make(
+            metadata: ["generateName": .string(event.podName + "."), "namespace": .string(event.namespace)],
+            involvedObject: involved, type: event.type, reason: event.reason, message: event.message,
+            component: "kubelet", host: nodeName, timestamp: now)
         let response = await kubernetes.handle(KubeRequest(method: "POST", path: "/api/v1/namespaces/\(event.namespace)/events",
                                                            headers: ["Content-Type": "application/json"],
                                                            body: Array(object.serialized().utf8)))

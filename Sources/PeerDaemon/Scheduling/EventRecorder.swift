@@ -49,23 +49,18 @@ struct EventRecorder {
             let id = uid()
             let namespace = ref.namespace ?? "default"
             let name = "\(ref.name ?? "object").\(id.replacingDashes())"
-            let ts = JSONValue.string(Timestamp.format(epochSeconds: now))
+            let timestamp = Timestamp.format(epochSeconds: now)
+            let ts = JSONValue.string(timestamp)
             var involved = JSONObject()
             if let v = ref.apiVersion { involved["apiVersion"] = .string(v) }
             if let v = ref.kind { involved["kind"] = .string(v) }
             if let v = ref.namespace { involved["namespace"] = .string(v) }
             if let v = ref.name { involved["name"] = .string(v) }
             if let v = ref.uid { involved["uid"] = .string(v) }
-            let component = Self.component(for: record)
-            let object: JSONValue = .object(JSONObject([
-                ("apiVersion", "v1"), ("kind", "Event"),
-                ("metadata", ["name": .string(name), "namespace": .string(namespace), "uid": .string(id), "creationTimestamp": ts]),
-                ("involvedObject", .object(involved)),
-                ("reason", .string(record.reason)), ("message", .string(record.message)), ("type", .string(record.type.rawValue)),
-                ("source", ["component": .string(component), "host": .string(reportingInstance)]),
-                ("firstTimestamp", ts), ("lastTimestamp", ts), ("count", 1),
-                ("reportingComponent", .string(component)), ("reportingInstance", .string(reportingInstance)),
-            ]))
+            let object = EventObject.make(
+                metadata: ["name": .string(name), "namespace": .string(namespace), "uid": .string(id), "creationTimestamp": ts],
+                involvedObject: .object(involved), type: record.type.rawValue, reason: record.reason, message: record.message,
+                component: Self.component(for: record), host: reportingInstance, timestamp: timestamp)
             guard let info = ResourceRegistry.lookup(kind: "Event") else { continue }
             out.append((ObjectKeys.key(info, namespace: namespace, name: name), object))
         }
