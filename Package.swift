@@ -1,6 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The release peer's link order (written by scripts/peer-order): lld places the functions a running peer
+// executes together, so an idle peer maps few code pages (docs/BENCHMARKS.md, "Idle RSS and the function order").
+let peerOrderFile = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/peer.order"
+
 let package = Package(
     name: "orchestrator",
     platforms: [.macOS(.v15)],
@@ -93,10 +97,11 @@ let package = Package(
             "Sodium",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], linkerSettings: [
+        ], exclude: ["peer.order"], linkerSettings: [
             // Idle RSS (docs/BENCHMARKS.md, Gossip): a static Swift runtime and Foundation map only the code
             // the peer uses; packed relative relocations and no exported Swift symbols keep the relocation and
             // symbol tables, which the dynamic loader reads at start, out of memory. Measured −9 MiB per peer.
+            // The function order packs the code a running peer executes (names it no longer has are skipped).
             .unsafeFlags([
                 "-static-stdlib",
                 "-lFoundation", "-lCoreFoundation", "-lFoundationInternationalization", "-l_FoundationICU",
@@ -104,6 +109,7 @@ let package = Package(
                 "-lswiftSynchronization", "-lswiftDispatch", "-ldispatch", "-lBlocksRuntime", "-lstdc++", "-lm",
                 "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
                 "-Xlinker", "--no-export-dynamic",
+                "-Xlinker", "--symbol-ordering-file=\(peerOrderFile)", "-Xlinker", "--no-warn-symbol-ordering",
             ], .when(platforms: [.linux], configuration: .release)),
         ]),
 
@@ -128,3 +134,11 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Release builds of our modules put each function in its own section, so the peer's link order can place it.
+// Dependencies get the same from `-Xswiftc -Xfrontend -Xswiftc -function-sections` on the build command.
+for target in package.targets where target.type == .regular || target.type == .executable {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .unsafeFlags(["-Xfrontend", "-function-sections"], .when(platforms: [.linux], configuration: .release)),
+    ]
+}

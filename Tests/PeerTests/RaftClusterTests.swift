@@ -88,11 +88,17 @@ struct RaftClusterTests {
             return true
         }
         #expect(writesResume, "a new leader takes writes")
+        var refused: [String] = []
         for i in 0..<20 {
             let host = hosts[survivors[i % 2]]
-            if await Self.put(host, "k\(i)", "value-\(i)")?.status == 200 { acknowledged["k\(i)"] = "value-\(i)" }
+            let reply = await Self.put(host, "k\(i)", "value-\(i)")
+            if reply?.status == 200 {
+                acknowledged["k\(i)"] = "value-\(i)"
+            } else {
+                refused.append("k\(i) via \(host): \(reply.map { "\($0.status) \($0.body.prefix(200))" } ?? "no answer")")
+            }
         }
-        #expect(acknowledged.count >= 21)
+        #expect(acknowledged.count >= 21, "writes refused after the new leader took over: \(refused)")
 
         // The killed peer comes back from its data directory and catches up with everything acknowledged.
         peers[leaderIndex] = try start(leaderIndex)

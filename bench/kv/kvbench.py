@@ -61,6 +61,23 @@ def proc_status_kib(pid, field):
     return 0
 
 
+def proc_code_kib(pid):
+    """Resident pages of the executable's own code (its r-xp mapping): what the link order packs."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        total, counting = 0, False
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if head and "-" in head[0] and not head[0].endswith(":"):
+                    counting = len(head) >= 6 and head[1] == "r-xp" and head[5] == exe
+                elif counting and head[0] == "Rss:":
+                    total += int(head[1])
+        return total
+    except OSError:
+        return 0
+
+
 def proc_pss_kib(pid):
     """Proportional set size: shared pages (code of shared libraries) split among the processes using them."""
     try:
@@ -441,6 +458,10 @@ def main():
     ap.add_argument("--skip-etcd", action="store_true", help="run ours only")
     ap.add_argument("--seed", type=int, default=1, help="seed for keys and values (default 1)")
     ap.add_argument("--json", help="also write the results as JSON to this file")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="start the clusters, read their idle memory after --settle seconds, and stop (no load)")
+    ap.add_argument("--settle", type=float, default=3,
+                    help="seconds from the last member ready to the idle memory reading (default 3)")
     ap.add_argument("--baseline-peer", help="also run this (older) peer binary as a third system, \"before\","
                     " to compare two builds of ours in the same run")
     args = ap.parse_args()
@@ -471,19 +492,21 @@ def main():
             s.start()
             s.wait_ready()
             log(f"{s.name}: ready in {time.monotonic() - t:.1f} s on {', '.join(ip for ip, _ in s.endpoints)}")
-        time.sleep(3)  # let start-up work (elections, member promotion) settle before the idle reading
+        time.sleep(args.settle)  # let start-up work (elections, member promotion) settle before the idle reading
         idle = {s.name: [mib(proc_status_kib(p.pid, "VmRSS")) for p in s.procs] for s in systems}
+        idle_code = {s.name: [mib(proc_code_kib(p.pid)) for p in s.procs] for s in systems}
         idle_anon = {s.name: [mib(proc_status_kib(p.pid, "RssAnon")) for p in s.procs] for s in systems}
         idle_pss = {s.name: [mib(proc_pss_kib(p.pid)) for p in s.procs] for s in systems}
         for s in systems:
             log(f"{s.name}: idle RSS per member: {', '.join(f'{v:.1f}' for v in idle[s.name])} MiB"
                 f" (anonymous {', '.join(f'{v:.1f}' for v in idle_anon[s.name])};"
-                f" PSS {', '.join(f'{v:.1f}' for v in idle_pss[s.name])})")
+                f" PSS {', '.join(f'{v:.1f}' for v in idle_pss[s.name])};"
+                f" own code {', '.join(f'{v:.1f}' for v in idle_code[s.name])})")
 
         results = []
         written = {s.name: set() for s in systems}
         scenario_seed = args.seed
-        for op in ("put", "get"):
+        for op in () if args.rss_only else ("put", "get"):
             if op == "get":
                 for s in systems:
                     missing = set(range(KEY_COUNT)) - written[s.name]
@@ -507,15 +530,21 @@ def main():
 
     # The report.
     print()
-    print(f"KV benchmark: {len(systems)} system(s), 3 members each, {VALUE_BYTES}-byte values over {KEY_COUNT} keys,"
-          f" {args.warmup:g} s warm-up + {args.seconds:g} s measured per scenario; clients spread over all members")
+    if args.rss_only:
+        print(f"KV benchmark, idle memory only: {len(systems)} system(s), 3 members each, read {args.settle:g} s"
+              f" after the last member was ready")
+    else:
+        print(f"KV benchmark: {len(systems)} system(s), 3 members each, {VALUE_BYTES}-byte values over {KEY_COUNT}"
+              f" keys, {args.warmup:g} s warm-up + {args.seconds:g} s measured per scenario; clients spread over"
+              f" all members")
     print()
     hdr = f"{'system':<6} {'scenario':<9} {'clients':>7} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}" \
           f" {'CPU ms/op':>9}   {'ours/etcd ops':>13} {'ours/etcd p99':>13}"
-    print(hdr)
-    print("-" * len(hdr))
+    if not args.rss_only:
+        print(hdr)
+        print("-" * len(hdr))
     by_key = {(r["system"], r["op"], r["clients"]): r for r in results}
-    for op in ("put", "get"):
+    for op in () if args.rss_only else ("put", "get"):
         for c in clients:
             for s in systems:
                 r = by_key[(s.name, op, c)]
@@ -532,12 +561,17 @@ def main():
         print(f"  {s.name:<5} idle RSS {' / '.join(f'{v:.1f}' for v in idle[s.name])}"
               f"   peak RSS (VmHWM) {' / '.join(f'{v:.1f}' for v in peak[s.name])}")
         print(f"  {'':<5} idle: anonymous {' / '.join(f'{v:.1f}' for v in idle_anon[s.name])},"
-              f" PSS {' / '.join(f'{v:.1f}' for v in idle_pss[s.name])}")
+              f" PSS {' / '.join(f'{v:.1f}' for v in idle_pss[s.name])},"
+              f" own code (the executable's r-xp) {' / '.join(f'{v:.1f}' for v in idle_code[s.name])}")
+    if "etcd" in idle:
+        print(f"  idle RSS per member, ours/etcd (medians): "
+              f"{sorted(idle['ours'])[1] / sorted(idle['etcd'])[1]:.2f}; load average {loadavg()}")
     print("  (RSS counts mapped code; PSS splits pages shared between processes, e.g. the Swift runtime libraries"
           " our three peers share; anonymous = heap and stacks.)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": results, "idle_rss_mib": idle, "idle_anon_mib": idle_anon,
+                       "idle_code_mib": idle_code,
                        "idle_pss_mib": idle_pss, "peak_rss_mib": peak,
                        "args": vars(args)}, f, indent=1)
     return 0
