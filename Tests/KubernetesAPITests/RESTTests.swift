@@ -334,6 +334,41 @@ struct RESTTests {
         }
     }
 
+    @Test("patches that pin no resourceVersion are re-applied when another write lands first; pinned ones get 409")
+    func concurrentPatchesRetry() async throws {
+        try await TestServer.with { s in
+            _ = try await s.create("/apis/apps/v1/namespaces/default/deployments", deploymentJSON("web", replicas: 1))
+            let path = "/apis/apps/v1/namespaces/default/deployments/web"
+            // Scale patches and label patches at once, as kubectl scale and a controller's writes race in a cluster.
+            let statuses = await withTaskGroup(of: Int.self) { group in
+                for i in 0..<12 {
+                    group.addTask {
+                        i % 2 == 0
+                            ? await s.call("PATCH", path + "/scale", #"{"spec":{"replicas":\#(i + 2)}}"#,
+                                           contentType: "application/merge-patch+json").status
+                            : await s.call("PATCH", path, #"{"metadata":{"labels":{"l\#(i)":"v"}}}"#,
+                                           contentType: "application/strategic-merge-patch+json").status
+                    }
+                }
+                return await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+            let labels = await s.call("GET", path).json["metadata"]?["labels"]?.objectValue
+            #expect((1..<12).filter { $0 % 2 == 1 }.allSatisfy { labels?["l\($0)"] == "v" }, "every label patch landed: \(String(describing: labels))")
+
+            let rv = await s.call("GET", path).json["metadata"]?["resourceVersion"]?.stringValue ?? ""
+            _ = await s.call("PATCH", path, #"{"metadata":{"labels":{"bump":"1"}}}"#, contentType: "application/merge-patch+json")
+            let pinnedMerge = await s.call("PATCH", path, #"{"metadata":{"resourceVersion":"\#(rv)","labels":{"x":"y"}}}"#,
+                                           contentType: "application/merge-patch+json")
+            #expect(pinnedMerge.status == 409)
+            let pinnedJSONPatch = await s.call("PATCH", path + "/scale",
+                                               #"[{"op":"replace","path":"/metadata/resourceVersion","value":"\#(rv)"},{"op":"replace","path":"/spec/replicas","value":9}]"#,
+                                               contentType: "application/json-patch+json")
+            #expect(pinnedJSONPatch.status == 409)
+            #expect(await s.call("GET", path).json["spec"]?["replicas"] != 9)
+        }
+    }
+
     @Test("Secrets: stringData folded into data; every stored byte goes through the sealing hook")
     func secrets() async throws {
         let xor = SecretSealing(seal: { $0.map { $0 ^ 0x5a } }, open: { $0.map { $0 ^ 0x5a } })

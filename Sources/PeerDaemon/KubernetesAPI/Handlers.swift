@@ -254,6 +254,19 @@ extension KubernetesAPI {
         return try parseJSON(request.body)
     }
 
+    /// The resourceVersion the client's patch itself sets, if any. Only such a patch is refused when the object
+    /// changed; an unpinned one is re-applied to the newer object, as kube-apiserver does. (The patched object
+    /// cannot tell: it carries the version of the object it was applied to.)
+    static func pinnedResourceVersion(in patch: JSONValue) -> String? {
+        if let operations = patch.arrayValue {
+            let setting = operations.last {
+                $0["path"]?.stringValue == "/metadata/resourceVersion" && ["add", "replace"].contains($0["op"]?.stringValue ?? "")
+            }
+            return setting?["value"]?.stringValue
+        }
+        return patch["metadata"]?["resourceVersion"]?.stringValue
+    }
+
     /// Applies a parsed patch of the request's content type to `target`.
     func applyPatch(_ patch: JSONValue, to target: JSONValue, kind: String, _ request: KubeRequest) throws -> JSONValue {
         do {
@@ -269,10 +282,14 @@ extension KubernetesAPI {
         }
     }
 
+    /// Tries an unpinned patch gets when other writes keep landing between its read and its write
+    /// (kube-apiserver retries such conflicts the same way; a controller writing status is the usual other writer).
+    static let patchAttempts = 10
+
     func patch(_ t: Target, name: String, _ request: KubeRequest, subresource: Subresource) async throws -> KubeResponse {
         let patch = try parsePatch(request)
         let isApply = request.contentType == "application/apply-patch+yaml"
-        for attempt in 0..<5 {
+        for attempt in 0..<Self.patchAttempts {
             guard let current = try await read(t.info, namespace: t.namespace, name: name, .linearizable) else {
                 guard isApply && subresource == .main else { throw APIError(.notFound(t.info, name: name)) }
                 // Server-side apply of an absent object creates it.
@@ -287,7 +304,7 @@ extension KubernetesAPI {
                 let warnings = try unknownFieldWarnings(object, t.info, request)
                 do {
                     return try await createObject(object, t, request, warnings: warnings)
-                } catch let error as APIError where error.status.reason == "AlreadyExists" && attempt < 4 {
+                } catch let error as APIError where error.status.reason == "AlreadyExists" && attempt < Self.patchAttempts - 1 {
                     continue
                 }
             }
@@ -295,7 +312,7 @@ extension KubernetesAPI {
             guard patched.objectValue != nil else { throw APIError.unprocessable("the patched object is not a JSON object") }
             try checkTypeMeta(&patched, t.info)
             let currentRV = String(current.modRevision)
-            let pinned = patched["metadata"]?["resourceVersion"]?.stringValue
+            let pinned = Self.pinnedResourceVersion(in: patch)
             if let pinned, !pinned.isEmpty, pinned != currentRV { throw APIError(.conflict(t.info, name: name)) }
             patched.set(.string(currentRV), at: ["metadata", "resourceVersion"])
             let warnings = try unknownFieldWarnings(patched, t.info, request)
@@ -303,7 +320,7 @@ extension KubernetesAPI {
                 return try await commitUpdate(t, name: name, new: patched, current: current, subresource: subresource, request, warnings: warnings)
             } catch is StoreConflict {
                 // Someone wrote in between: re-read and re-apply, as kube-apiserver does for unpinned patches.
-                if attempt < 4 && (pinned ?? "").isEmpty { continue }
+                if attempt < Self.patchAttempts - 1 && (pinned ?? "").isEmpty { continue }
                 throw APIError(.conflict(t.info, name: name))
             }
         }
@@ -386,14 +403,14 @@ extension KubernetesAPI {
     func updateScale(_ t: Target, name: String, _ request: KubeRequest) async throws -> KubeResponse {
         let isPatch = request.method == "PATCH"
         let body = isPatch ? try parsePatch(request) : try parseObjectBody(request)
-        for attempt in 0..<5 {
+        for attempt in 0..<Self.patchAttempts {
             guard let current = try await read(t.info, namespace: t.namespace, name: name, .linearizable) else {
                 throw APIError(.notFound(t.info, name: name))
             }
             let currentScale = Self.scale(of: current.object)
             let wanted = isPatch ? try applyPatch(body, to: currentScale, kind: "Scale", request) : body
             let currentRV = String(current.modRevision)
-            let pinned = wanted["metadata"]?["resourceVersion"]?.stringValue ?? ""
+            let pinned = (isPatch ? Self.pinnedResourceVersion(in: body) : body["metadata"]?["resourceVersion"]?.stringValue) ?? ""
             if !pinned.isEmpty && pinned != currentRV { throw APIError(.conflict(t.info, name: name)) }
             guard let replicas = (wanted["spec"]?["replicas"] ?? .int(0)).intValue else {
                 throw APIError.badRequest("spec.replicas must be an integer")
@@ -408,7 +425,7 @@ extension KubernetesAPI {
                 guard case .bytes(let bytes) = response.body, let updated = try? JSONValue.parse(bytes) else { return response }
                 return .json(Self.scale(of: updated))
             } catch is StoreConflict {
-                if attempt < 4 && pinned.isEmpty { continue }
+                if attempt < Self.patchAttempts - 1 && pinned.isEmpty { continue }
                 throw APIError(.conflict(t.info, name: name))
             }
         }
