@@ -98,6 +98,13 @@ final class ConsensusService: Service {
         var deadSince: [UInt64: ContinuousClock.Instant] = [:]
         let gracePeriod: Duration = .seconds(30)
         while !Task.isCancelled {
+            // Only the leader plans; the others sleep until the Raft loop reports a role change, not once a second.
+            let current = node.status()
+            if current.role != .leader {
+                deadSince = [:]
+                _ = await node.waitForRoleChange(from: current.role, term: current.term)
+                continue
+            }
             try? await Task.sleep(for: .seconds(1))
             let now = ContinuousClock.now
             var views: [MembershipPlanner.PeerView] = []

@@ -1,5 +1,6 @@
 import Gossip
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Sodium
 
@@ -23,6 +24,10 @@ final class GossipService: Service {
         let description: String
     }
 
+    /// Gossip's own event loop, for the life of the process: on the shared loops a burst of API and Raft
+    /// traffic (a large cluster joining) delayed probes and acks.
+    static let loopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
     init(configuration: PeerConfiguration, dataDirectory: DataDirectory, raftID: UInt64, logger: Logger) throws {
         let keyring = try Self.loadKeyring(configuration: configuration, dataDirectory: dataDirectory.path, logger: logger)
         let incarnationPath = Self.incarnationPath(dataDirectory.path)
@@ -45,6 +50,7 @@ final class GossipService: Service {
                     logger.error("cannot record the gossip incarnation", metadata: ["error": "\(error)"])
                 }
             },
+            group: Self.loopGroup,
             logger: logger
         )
     }

@@ -29,32 +29,41 @@ struct LeaderDuties: Service {
         var doneForTerm: UInt64 = 0
         var running: (term: UInt64, task: Task<Void, Never>)?
         defer { running?.task.cancel() }
+        var status = consensus.status()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .milliseconds(200))
-            let status = consensus.status()
             // Leadership lost or a new term: this term's placement stops at once (its late writes fail their guards).
             if let r = running, status.role != .leader || status.term != r.term {
                 r.task.cancel()
                 running = nil
                 logger.info("placement stopped", metadata: ["term": "\(r.term)"])
             }
-            guard status.role == .leader else { continue }
-            if status.term != doneForTerm {
-                do {
-                    try await kubernetes.ensureBootstrapObjects()
-                    doneForTerm = status.term
-                    logger.info("leader duties started", metadata: ["term": "\(status.term)"])
-                } catch {
-                    logger.info("bootstrap objects not written yet; will retry", metadata: ["error": "\(error)"])
+            if status.role == .leader {
+                if status.term != doneForTerm {
+                    do {
+                        try await kubernetes.ensureBootstrapObjects()
+                        doneForTerm = status.term
+                        logger.info("leader duties started", metadata: ["term": "\(status.term)"])
+                    } catch {
+                        logger.info("bootstrap objects not written yet; will retry", metadata: ["error": "\(error)"])
+                    }
+                }
+                if running == nil, let members {
+                    let (consensus, kubernetes, placement, name, logger) = (consensus, kubernetes, placement, name, logger)
+                    running = (status.term, Task {
+                        var run = PlacementRun(consensus: consensus, kubernetes: kubernetes, members: members, settings: placement,
+                                               reportingInstance: name, logger: logger)
+                        await run.run()
+                    })
                 }
             }
-            if running == nil, let members {
-                let (consensus, kubernetes, placement, name, logger) = (consensus, kubernetes, placement, name, logger)
-                running = (status.term, Task {
-                    var run = PlacementRun(consensus: consensus, kubernetes: kubernetes, members: members, settings: placement,
-                                           reportingInstance: name, logger: logger)
-                    await run.run()
-                })
+            if status.role == .leader && status.term != doneForTerm {
+                try? await Task.sleep(for: .milliseconds(200))
+                status = consensus.status()
+            } else {
+                // Woken by the Raft loop when the role or term changes: polling the role was a large share of
+                // an idle peer's wake-ups, and a new leader starts placement as soon as it is elected.
+                let (consensus, role, term) = (consensus, status.role, status.term)
+                status = await cancelWhenGracefulShutdown { await consensus.waitForRoleChange(from: role, term: term) }
             }
         }
     }

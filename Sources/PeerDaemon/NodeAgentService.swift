@@ -19,6 +19,9 @@ struct NodeAgentService: ServiceLifecycle.Service {
     let logger: Logger
     /// The longest the agent waits between rounds: probes, grace periods and back-off are noticed on rounds.
     var period: Duration = .milliseconds(500)
+    /// The wait when no pod is bound here and the last round had nothing to report: only the agent's own
+    /// housekeeping (containers left from a removed pod) runs then, and an idle peer should barely wake.
+    var idlePeriod: Duration = .seconds(5)
     var batchWindow: Duration = .milliseconds(5)
 
     func run() async throws {
@@ -38,25 +41,27 @@ struct NodeAgentService: ServiceLifecycle.Service {
         var unwritten: [String: PodStatusUpdate] = [:]
         var pods = LocalPods()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var quiet = false
             do {
-                unwritten = try await round(unwritten: unwritten, pods: &pods)
+                (unwritten, quiet) = try await round(unwritten: unwritten, pods: &pods)
             } catch {
                 logger.warning("node agent round failed; retrying", metadata: ["error": "\(error)"])
             }
-            lastRevision = await waitForChange(after: lastRevision)
+            let previous = lastRevision
+            lastRevision = await waitForChange(after: lastRevision, atMost: quiet && unwritten.isEmpty ? idlePeriod : period)
             // Woken by the store's apply: a newly bound pod starts at once. The short pause lets a burst of writes
-            // (a Deployment scaled up, our own status writes landing) fall into one round.
-            try? await Task.sleep(for: batchWindow)
+            // (a Deployment scaled up, our own status writes landing) fall into one round; a round on the period
+            // has no burst to wait for (and an idle peer saves a timer wake-up).
+            if lastRevision != previous { try? await Task.sleep(for: batchWindow) }
         }
         // Containers keep running across a peer restart; the next agent re-adopts them.
         await agent.shutdown(drain: false)
         logger.info("node agent stopped; its containers keep running", metadata: ["node": "\(nodeName)"])
     }
 
-    /// Waits for a store change or one period, whichever comes first; returns the revision seen.
-    func waitForChange(after revision: UInt64) async -> UInt64 {
+    /// Waits for a store change or the period, whichever comes first; returns the revision seen.
+    func waitForChange(after revision: UInt64, atMost period: Duration) async -> UInt64 {
         let consensus = self.consensus
-        let period = self.period
         return await withTaskGroup(of: UInt64?.self) { group in
             group.addTask { try? await consensus.waitForRevision(after: revision) }
             group.addTask {
@@ -100,7 +105,10 @@ struct NodeAgentService: ServiceLifecycle.Service {
         return next.keys.sorted().compactMap { next[$0]?.pod }
     }
 
-    func round(unwritten: [String: PodStatusUpdate], pods cache: inout LocalPods) async throws -> [String: PodStatusUpdate] {
+    /// Returns the status updates that did not land, and whether the round was quiet: no pod bound here and
+    /// nothing reported.
+    func round(unwritten: [String: PodStatusUpdate], pods cache: inout LocalPods) async throws
+        -> (unwritten: [String: PodStatusUpdate], quiet: Bool) {
         let began = ContinuousClock.now
         let desired = try await boundPods(&cache)
         let sources = try await sources(for: desired)
@@ -118,7 +126,8 @@ struct NodeAgentService: ServiceLifecycle.Service {
                 "reconcile": "\(reconciled - listed)", "write": "\(ContinuousClock.now - reconciled)",
             ])
         }
-        return failed
+        let quiet = desired.isEmpty && report.statuses.isEmpty && report.events.isEmpty && report.finalized.isEmpty
+        return (failed, quiet)
     }
 
     /// The ConfigMaps and Secrets of the namespaces that hold this node's pods.

@@ -281,6 +281,42 @@ struct ConsensusNodeTests {
         }
     }
 
+    @Test("role waiters wake on an election, on a cut-off leader stepping down, on cancellation and on stop", .timeLimit(.minutes(1)))
+    func roleChangeWaiters() async throws {
+        try await TestCluster.with { cluster in
+            let all = RaftMembership(voters: [1, 2, 3])
+            for id: UInt64 in 1...3 { await cluster.start(id, bootstrap: all) }
+            let first = cluster.node(1).status()
+            let elected = Task { await cluster.node(1).waitForRoleChange(from: first.role, term: first.term) }
+            let leader = try await cluster.waitForLeader()
+            let seen = await elected.value
+            #expect(seen.role != first.role || seen.term != first.term, "woke on the election: \(seen)")
+
+            // The leader, cut off, steps down (check-quorum); a follower sees the next term.
+            let term = cluster.node(leader).status().term
+            let follower = [UInt64(1), 2, 3].first { $0 != leader }!  // justified: three peers, one leader
+            let stepDown = Task { await cluster.node(leader).waitForRoleChange(from: .leader, term: term) }
+            let nextTerm = Task { await cluster.node(follower).waitForRoleChange(from: .follower, term: term) }
+            _ = cluster.cut.withLockedValue { $0.insert(leader) }
+            let deposed = await stepDown.value
+            #expect(deposed.role != .leader || deposed.term > term, "\(deposed)")
+            #expect(await nextTerm.value.term > term)
+            cluster.cut.withLockedValue { $0.removeAll() }
+
+            // Nothing changes: cancelling the waiter returns the status as it is; stopping the node releases one.
+            let now = cluster.node(follower).status()
+            let cancelled = Task { await cluster.node(follower).waitForRoleChange(from: now.role, term: now.term) }
+            try await Task.sleep(for: .milliseconds(50))
+            cancelled.cancel()
+            _ = await cancelled.value
+            let current = cluster.node(leader).status()
+            let released = Task { await cluster.node(leader).waitForRoleChange(from: current.role, term: current.term) }
+            try await Task.sleep(for: .milliseconds(50))
+            await cluster.stop(leader)
+            _ = await released.value
+        }
+    }
+
     @Test("chunked frames reassemble in order; lost or foreign pieces drop the frame, never crash")
     func frameChunks() throws {
         let frame = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 7) }

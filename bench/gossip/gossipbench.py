@@ -35,7 +35,24 @@ def kill_proc(proc):
     processes.kill_proc(proc, grace=0)
 
 
+def unmount_under(roots):
+    """Peers that run the node agent keep their sandbox pool's network namespaces bind-mounted in their data
+    directories; killed with SIGKILL they leave those mounts behind, and the temp dirs could not be removed."""
+    prefixes = [r.rstrip("/") + "/" for r in roots]
+    for _ in range(8):
+        with open("/proc/mounts") as f:
+            points = sorted({line.split()[1] for line in f if any(line.split()[1].startswith(p) for p in prefixes)},
+                            reverse=True)
+        if not points:
+            return
+        for point in points:
+            subprocess.run(["umount", "-l", point], stderr=subprocess.DEVNULL, check=False)
+
+
 def teardown_everything():
+    for proc in list(processes.PROCS.values()):
+        processes.kill_proc(proc, grace=0)
+    unmount_under(list(_TEMP_DIRS))
     processes.teardown_everything(grace=0)
 
 
@@ -434,15 +451,59 @@ def proc_sample(pid):
     return cpu, mem
 
 
-async def measure_resources(cluster, seconds):
+def thread_class(comm):
+    """A thread's name without its number: NIO-ELT-0-#3 -> NIO-ELT, TP-#0 -> TP."""
+    return re.sub(r"[-_ ]*#?\d+$", "", re.sub(r"-\d+-#\d+$", "", comm)) or comm
+
+
+def thread_switches(pid):
+    """{thread id: (name, voluntary context switches)}: each voluntary switch is one sleep, so one wake-up."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                switches = next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+        except (OSError, StopIteration):
+            continue
+        out[tid] = (comm, switches)
+    return out
+
+
+def wakeups_by_thread(before, after, elapsed, members):
+    """Wake-ups per second per member, by thread name (threads born in the window count from zero)."""
+    totals = {}
+    for pid, threads in after.items():
+        for tid, (comm, switches) in threads.items():
+            start = before.get(pid, {}).get(tid, (comm, 0))[1]
+            name = thread_class(comm)
+            totals[name] = totals.get(name, 0) + (switches - start)
+    return {k: v / elapsed / members for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
+async def measure_resources(cluster, seconds, during=None):
     agents = cluster.live
     counters = getattr(cluster.system, "gossip_counters", None)
     packets_before = await asyncio.gather(*(counters(a) for a in agents)) if counters else []
     start = {a.name: proc_sample(a.proc.pid) for a in agents}
+    switches_before = {a.proc.pid: thread_switches(a.proc.pid) for a in agents}
+    helper = None
+    if during:
+        # e.g. perf: `--during-idle 'perf stat -e context-switches,task-clock -p {pids} -- sleep 10'`
+        helper = subprocess.Popen(during.replace("{pids}", ",".join(str(a.proc.pid) for a in agents)), shell=True)
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
     end = {a.name: proc_sample(a.proc.pid) for a in agents}
+    switches_after = {a.proc.pid: thread_switches(a.proc.pid) for a in agents}
+    if helper is not None:
+        await asyncio.get_running_loop().run_in_executor(None, helper.wait)
+    wakeups = wakeups_by_thread(switches_before, switches_after, elapsed, len(agents))
     packets = None
     if counters:
         packets_after = await asyncio.gather(*(counters(a) for a in agents))
@@ -456,7 +517,8 @@ async def measure_resources(cluster, seconds):
     return {"seconds": round(elapsed, 1), "cpu_s_per_min_mean": statistics.mean(cpu_per_min),
             "cpu_s_per_min_max": max(cpu_per_min), "rss_mib_mean": statistics.mean(rss_mib),
             "rss_mib_max": max(rss_mib), "rss_anon_mib_mean": statistics.mean(anon_mib),
-            "pss_mib_mean": statistics.mean(pss_mib), "gossip_packets_sent_per_min_mean": packets}
+            "pss_mib_mean": statistics.mean(pss_mib), "gossip_packets_sent_per_min_mean": packets,
+            "wakeups_per_s_mean": sum(wakeups.values()), "wakeups_per_s_by_thread": wakeups}
 
 
 async def false_positive_window(cluster, seconds, period):
@@ -549,10 +611,19 @@ async def bench_system(system, n, octet, args, root, rng, log):
         if result["join_timeouts"]:
             await cluster.wait_converged(time.monotonic(), args.join_timeout)
         await asyncio.sleep(args.settle)
-        res = await measure_resources(cluster, args.cpu_seconds)
+        res = await measure_resources(cluster, args.cpu_seconds, args.during_idle)
         result["resources"] = res
         log(f"  {system.label} N={n} quiet {res['seconds']} s: RSS {res['rss_mib_mean']:.1f} MiB/member, "
-            f"CPU {res['cpu_s_per_min_mean']:.3f} s/min/member")
+            f"CPU {res['cpu_s_per_min_mean']:.3f} s/min/member, {res['wakeups_per_s_mean']:.1f} wake-ups/s/member")
+        by_thread = ", ".join(f"{k} {v:.1f}" for k, v in res["wakeups_per_s_by_thread"].items() if v >= 0.05)
+        log(f"  {system.label} N={n} wake-ups/s/member by thread: {by_thread}")
+        if args.idle_only:
+            result["summary"] = {"rss_mib": res["rss_mib_mean"], "rss_anon_mib": res["rss_anon_mib_mean"],
+                                 "pss_mib": res["pss_mib_mean"], "cpu_s_per_min": res["cpu_s_per_min_mean"],
+                                 "cpu_s_per_min_max": res["cpu_s_per_min_max"],
+                                 "wakeups_per_s": res["wakeups_per_s_mean"],
+                                 "packets_per_min": res["gossip_packets_sent_per_min_mean"]}
+            return result
         fp = await false_positive_window(cluster, args.quiet_seconds, args.poll)
         result["false_positives_quiet"] = fp
         log(f"  {system.label} N={n} quiet window: {fp['non_alive_observations']} non-alive observations, "
@@ -603,6 +674,7 @@ async def bench_system(system, n, octet, args, root, rng, log):
         "pss_mib": result["resources"]["pss_mib_mean"],
         "cpu_s_per_min": result["resources"]["cpu_s_per_min_mean"],
         "cpu_s_per_min_max": result["resources"]["cpu_s_per_min_max"],
+        "wakeups_per_s": result["resources"]["wakeups_per_s_mean"],
         "packets_per_min": result["resources"]["gossip_packets_sent_per_min_mean"],
     }
     return result
@@ -617,6 +689,7 @@ ROWS = [("join convergence median (s)", "join_median", 2), ("join convergence ma
         ("RSS per member (MiB)", "rss_mib", 1), ("  of which anonymous (MiB)", "rss_anon_mib", 1),
         ("PSS per member (MiB)", "pss_mib", 1), ("CPU per member (CPU-s/min)", "cpu_s_per_min", 3),
         ("CPU busiest member (CPU-s/min)", "cpu_s_per_min_max", 3),
+        ("thread wake-ups/s/member", "wakeups_per_s", 1),
         ("gossip packets sent/min/member", "packets_per_min", 0)]
 
 
@@ -690,6 +763,10 @@ def main():
     p.add_argument("--join-timeout", type=float, default=90)
     p.add_argument("--settle", type=float, default=3, help="pause after joins and between phases (s)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--idle-only", action="store_true",
+                   help="per size: join, then only the idle RSS/CPU/wake-up window (no false-positive or detection runs)")
+    p.add_argument("--during-idle", default=None, metavar="CMD",
+                   help="shell command run during the idle window; {pids} becomes the members' pids, comma separated")
     p.add_argument("--output", default=None, help="JSON result file (default /tmp/bench-gossip-<time>.json)")
     args = p.parse_args()
     if args.cpu_seconds is None:

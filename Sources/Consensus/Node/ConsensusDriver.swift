@@ -124,7 +124,10 @@ final class ConsensusDriver {
     }
 
     func turn(_ batch: MailboxBatch) throws(WALError) {
-        if batch.ticks > 0 { tick(min(batch.ticks, node.settings.electionTicks)) }
+        // Bounded so that a stalled process does not replay a burst of timeouts; a follower's ticks may arrive
+        // all at once (see `ticksUntilDue`), up to its longest election timeout.
+        let cap = raft.role == .leader ? node.settings.electionTicks : 2 * node.settings.electionTicks
+        if batch.ticks > 0 { tick(min(batch.ticks, cap)) }
         for (from, bytes) in batch.inbound { receive(from: from, bytes) }
         parked.append(contentsOf: batch.proposals)
         submitProposals()
@@ -156,6 +159,15 @@ final class ConsensusDriver {
     }
 
     // MARK: Inputs
+
+    /// Ticks the loop may let pass before it must deliver them: 1 while anything here is timed by ticks
+    /// (waiters, parked proposals, read rounds, counting up to `leaderless`), else what the core says.
+    var ticksUntilDue: Int {
+        guard leaderKnown || ticksWithoutLeader >= leaderlessTicks, parked.isEmpty, rounds.isEmpty, unroundedReads.isEmpty, confirmedAhead.isEmpty,
+              configWaiters.isEmpty, retryAdmin.isEmpty else { return 1 }
+        let waiting = node.shared.withLockedValue { !$0.proposalWaiters.isEmpty || !$0.readWaiters.isEmpty }
+        return waiting ? 1 : raft.ticksUntilDue
+    }
 
     func tick(_ count: Int) {
         for _ in 0..<count { raft.tick(using: &rng) }
@@ -564,19 +576,27 @@ final class ConsensusDriver {
             commitIndex: raft.commitIndex, appliedIndex: appliedIndex, voters: m.voters, learners: m.learners)
         let leaderless = ticksWithoutLeader >= leaderlessTicks
         let revision = storeRevision
-        let woken = node.shared.withLockedValue { s -> [RevisionWaiter] in
+        let (woken, roleWoken) = node.shared.withLockedValue { s -> ([RevisionWaiter], [RoleWaiter]) in
             s.status = status
             s.progress = progress
             s.leaderless = leaderless
-            guard revision != s.publishedRevision else { return [] }
+            var roleWoken: [RoleWaiter] = []
+            if !s.roleWaiters.isEmpty {
+                for (k, w) in s.roleWaiters where w.role != status.role || w.term != status.term {
+                    roleWoken.append(w)
+                    s.roleWaiters[k] = nil
+                }
+            }
+            guard revision != s.publishedRevision else { return ([], roleWoken) }
             s.publishedRevision = revision
             var woken: [RevisionWaiter] = []
             for (k, w) in s.revisionWaiters where w.after < revision {
                 woken.append(w)
                 s.revisionWaiters[k] = nil
             }
-            return woken
+            return (woken, roleWoken)
         }
         for w in woken { w.continuation.resume(returning: .success(revision)) }
+        for w in roleWoken { w.continuation.resume(returning: status) }
     }
 }

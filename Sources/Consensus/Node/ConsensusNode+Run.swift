@@ -56,7 +56,7 @@ extension ConsensusNode {
 
         var failure: ConsensusError?
         var nextTick = ContinuousClock.now + settings.tickInterval
-        while failure == nil, let batch = nextBatch(nextTick: &nextTick) {
+        while failure == nil, let batch = nextBatch(nextTick: &nextTick, ticksUntilDue: driver.ticksUntilDue) {
             do throws(WALError) {
                 try driver.turn(batch)
             } catch {
@@ -77,8 +77,9 @@ extension ConsensusNode {
     }
 
     /// Everything queued since the last turn (ticks included), blocking while there is nothing; nil once
-    /// cancelled.
-    func nextBatch(nextTick: inout ContinuousClock.Instant) -> MailboxBatch? {
+    /// cancelled. Ticks that can change nothing (`ticksUntilDue` of them, less one) are not woken for: they
+    /// arrive with the next one that can, or earlier with a message.
+    func nextBatch(nextTick: inout ContinuousClock.Instant, ticksUntilDue: Int) -> MailboxBatch? {
         let interval = settings.tickInterval
         while true {
             let now = ContinuousClock.now
@@ -108,10 +109,10 @@ extension ConsensusNode {
                 return .some(MailboxBatch(inbound: s.inbound, proposals: s.proposals, reads: s.reads, admin: s.admin, ticks: s.ticks))
             }
             if let taken { return taken }
-            // A learner's ticks drive no election, only timeouts: it takes them five at a time, which saves
-            // most of an idle learner's wake-ups (at 50 peers, 47 of them are learners).
-            let voter = shared.withLockedValue { $0.status.voters.contains(id) }
-            let wakeAt = voter ? nextTick : nextTick + interval * 4
+            // An idle follower wakes for its leader's heartbeats only, a learner for every few of them, the
+            // leader for its heartbeats: not ten times a second each (most of an idle peer's wake-ups).
+            // Capped so the published status never lags for long.
+            let wakeAt = nextTick + interval * (min(ticksUntilDue, 100) - 1)
             let seconds = max(0, Double((wakeAt - ContinuousClock.now) / .microseconds(1)) / 1_000_000)
             if doorbell.lock(whenValue: true, timeoutSeconds: seconds) {
                 doorbell.unlock(withValue: false)
@@ -122,9 +123,10 @@ extension ConsensusNode {
 
     /// Refuses new work and fails every caller still waiting.
     func stop() {
-        let (proposals, reads, revisions, admin, loads) = shared.withLockedValue { s in
+        let (proposals, reads, revisions, admin, loads, roles, status) = shared.withLockedValue { s in
             s.phase = .stopped
             defer {
+                s.roleWaiters = [:]
                 s.loadWaiters = []
                 s.proposalWaiters = [:]
                 s.readWaiters = [:]
@@ -134,8 +136,10 @@ extension ConsensusNode {
                 s.reads = []
                 s.inbound = []
             }
-            return (Array(s.proposalWaiters.values), Array(s.readWaiters.values), Array(s.revisionWaiters.values), s.admin, s.loadWaiters)
+            return (Array(s.proposalWaiters.values), Array(s.readWaiters.values), Array(s.revisionWaiters.values), s.admin, s.loadWaiters,
+                    Array(s.roleWaiters.values), s.status)
         }
+        for w in roles { w.continuation.resume(returning: status) }
         for w in proposals { w.continuation.resume(returning: .failure(.stopped)) }
         for w in reads { w.continuation.resume(returning: .failure(.stopped)) }
         for w in revisions { w.continuation.resume(returning: .failure(.stopped)) }

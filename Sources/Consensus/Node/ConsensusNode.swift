@@ -171,6 +171,38 @@ public final class ConsensusNode: Sendable {
         return try result.get()
     }
 
+    /// Returns the status once this node's role or term differs from the given ones (at once if it already
+    /// does), or when the task is cancelled or the node stops. Lets leader-only work start without polling.
+    public func waitForRoleChange(from role: ConsensusRole, term: UInt64) async -> ConsensusStatus {
+        let key = shared.withLockedValue { s -> UInt64? in
+            if s.phase == .stopped || s.status.role != role || s.status.term != term { return nil }
+            s.nextRoleWaiterID += 1
+            return s.nextRoleWaiterID
+        }
+        guard let key else { return status() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ConsensusStatus, Never>) in
+                // Checked under the lock the loop takes when it publishes, so a change cannot be missed.
+                let immediate: ConsensusStatus? = shared.withLockedValue { s in
+                    if s.cancelledRoleWaiters.remove(key) != nil { return s.status }
+                    if s.phase == .stopped || s.status.role != role || s.status.term != term { return s.status }
+                    s.roleWaiters[key] = RoleWaiter(role: role, term: term, continuation: continuation)
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            let waiter = shared.withLockedValue { s -> RoleWaiter? in
+                guard let w = s.roleWaiters.removeValue(forKey: key) else {
+                    s.cancelledRoleWaiters.insert(key)
+                    return nil
+                }
+                return w
+            }
+            waiter?.continuation.resume(returning: self.status())
+        }
+    }
+
     // MARK: Status and membership
 
     public func status() -> ConsensusStatus { shared.withLockedValue { $0.status } }
@@ -236,6 +268,12 @@ struct RevisionWaiter {
     var continuation: Reply<UInt64>
 }
 
+struct RoleWaiter {
+    var role: ConsensusRole
+    var term: UInt64
+    var continuation: CheckedContinuation<ConsensusStatus, Never>
+}
+
 struct Proposal: Sendable {
     var envelope: [UInt8]
     var deadline: ContinuousClock.Instant
@@ -287,6 +325,9 @@ struct Shared {
     var revisionWaiters: [UInt64: RevisionWaiter] = [:]
     var cancelledRevisionWaiters: Set<UInt64> = []
     var publishedRevision: UInt64 = 0
+    var nextRoleWaiterID: UInt64 = 0
+    var roleWaiters: [UInt64: RoleWaiter] = [:]
+    var cancelledRoleWaiters: Set<UInt64> = []
 
     // What the loop publishes.
     var status: ConsensusStatus

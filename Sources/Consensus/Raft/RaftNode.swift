@@ -117,6 +117,19 @@ public struct RaftNode: Sendable {
     var committedInCurrentTerm: Bool { log.term(at: log.committed) == term }
     var inLease: Bool { configuration.checkQuorum && leader != 0 && electionElapsed < configuration.electionTicks }
 
+    /// How many ticks from now the next one that can do anything but count is (a campaign, a heartbeat, a
+    /// quorum check): a shell with no timers of its own may sleep until then and deliver the ticks at once.
+    /// `Int.max` when no tick can act (a learner).
+    public var ticksUntilDue: Int {
+        guard randomizedElectionTimeout != 0 else { return 1 }
+        if role == .leader {
+            if progress.values.contains(where: { $0.state == .snapshot }) { return 1 }
+            return max(1, min(configuration.heartbeatTicks - heartbeatElapsed, configuration.electionTicks - electionElapsed))
+        }
+        guard isPromotable else { return .max }
+        return max(1, randomizedElectionTimeout - electionElapsed)
+    }
+
     // MARK: - Inputs
 
     /// One logical clock tick. The RNG draws the randomized election timeout.

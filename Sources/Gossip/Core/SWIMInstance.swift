@@ -43,11 +43,14 @@ public struct SWIMInstance: Sendable {
 
     public let address: String
     public let configuration: SWIMConfiguration
-    public private(set) var incarnation: UInt64
-    public private(set) var metadata: MemberMetadata
+    public private(set) var incarnation: UInt64 { didSet { revision &+= 1 } }
+    public private(set) var metadata: MemberMetadata { didSet { revision &+= 1 } }
     /// Lifeguard Local Health Multiplier, 0...maxLocalHealthMultiplier.
-    public private(set) var localHealthMultiplier = 0
-    public private(set) var hasLeft = false
+    public private(set) var localHealthMultiplier = 0 { didSet { revision &+= 1 } }
+    public private(set) var hasLeft = false { didSet { revision &+= 1 } }
+    /// Changes whenever what `members`, `member(_:)` or `localHealthMultiplier` report may have changed: a
+    /// shell republishes its view only then, not on every packet.
+    public private(set) var revision: UInt64 = 0
 
     private(set) var memberRecords: [String: MemberRecord] = [:]
     /// Alive + suspect members other than us.
@@ -70,6 +73,8 @@ public struct SWIMInstance: Sendable {
     private var nextReconnectAt: SWIMTime
     /// Next time suspects and the recently dead are told of their verdict directly.
     private var nextNoticeAt: SWIMTime
+    /// Until when some member counts as recently dead (the latest death + `gossipToTheDeadTime`).
+    private var recentlyDeadUntil = SWIMTime.zero
     private var output: [SWIMDirective] = []
     /// Size-dependent settings, recomputed only when the member count changes.
     private var scaled = ScaledSettings(configuration: .lan, memberCount: 1)
@@ -168,8 +173,10 @@ public struct SWIMInstance: Sendable {
 
     /// Earliest time at which `tick` has work to do.
     public var nextDeadline: SWIMTime {
-        var deadline = min(nextProbeAt, nextGossipAt, nextPushPullAt, nextReconnectAt)
+        var deadline = min(nextProbeAt, nextPushPullAt, nextReconnectAt)
         deadline = min(deadline, nextSuspicionDeadline, nextReapAt, nextRelayDeadline)
+        // An idle member does not wake every gossip interval to find nothing to say (most of its wake-ups).
+        if gossipPending(at: nextGossipAt) { deadline = min(deadline, nextGossipAt) }
         if let probe, !probe.acked, !probe.indirectSent {
             deadline = min(deadline, probe.directDeadline)
         }
@@ -229,10 +236,12 @@ public struct SWIMInstance: Sendable {
         }
         if now >= nextGossipAt {
             nextGossipAt = now + configuration.gossipInterval
-            gossip(now: now, rng: &rng)
-            if now >= nextNoticeAt {
-                nextNoticeAt = now + configuration.probeInterval
-                noticeVerdicts(now: now, rng: &rng)
+            if gossipPending(at: now) {
+                gossip(now: now, rng: &rng)
+                if now >= nextNoticeAt {
+                    nextNoticeAt = now + configuration.probeInterval
+                    noticeVerdicts(now: now, rng: &rng)
+                }
             }
         }
         if now >= nextPushPullAt {
@@ -433,6 +442,12 @@ public struct SWIMInstance: Sendable {
             packet.messages.append(.update(update))
         }
         output.append(.send(packet, to: target, transport: .datagram))
+    }
+
+    /// Whether a gossip round at `time` has anything to send: updates, or verdicts to notice. News that
+    /// arrives after an idle stretch goes out on the next tick, as it would had the gossip timer kept running.
+    private func gossipPending(at time: SWIMTime) -> Bool {
+        !broadcasts.isEmpty || !suspected.isEmpty || time < recentlyDeadUntil
     }
 
     private mutating func gossip(now: SWIMTime, rng: inout some RandomNumberGenerator) {
@@ -675,6 +690,7 @@ public struct SWIMInstance: Sendable {
             if reapAt <= now {
                 tombstones.removeValue(forKey: tombstone)
                 memberRecords.removeValue(forKey: tombstone)
+                revision &+= 1
                 broadcasts.remove(address: tombstone)
                 if let index = probeOrder.firstIndex(of: tombstone) {
                     probeOrder.remove(at: index)
@@ -694,6 +710,10 @@ public struct SWIMInstance: Sendable {
         let isLive = record.state.status.isLive
         if wasLive != isLive { liveCount += isLive ? 1 : -1 }
         memberRecords[address] = record
+        revision &+= 1
+        if record.state.status == .dead {
+            recentlyDeadUntil = max(recentlyDeadUntil, record.changedAt + configuration.gossipToTheDeadTime)
+        }
         if record.suspicion != nil {
             suspected.insert(address)
         } else {

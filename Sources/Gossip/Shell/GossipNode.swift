@@ -14,7 +14,9 @@ import Sodium
 /// the wire is sealed under the keyring; what does not open or decode is dropped and counted.
 ///
 /// One task owns the instance; sockets and callers talk to it through a mailbox, so the core stays a plain
-/// value with no locks and sees inputs one at a time, as in the simulator.
+/// value with no locks and sees inputs one at a time, as in the simulator. That task runs on the UDP
+/// channel's event loop, where datagrams arrive and its timer fires: a datagram or a timer wakes one thread,
+/// with no hop to the concurrency pool and back (an idle peer's CPU is mostly such wake-ups).
 public final class GossipNode: Sendable {
     public struct Settings: Sendable {
         public var bindHost: String
@@ -138,17 +140,18 @@ public final class GossipNode: Sendable {
         // SWIM copes with. The sending port is ephemeral: replies go to the `source` inside each message.
         let sendSocket = try Self.bindDatagramSocket(host: settings.bindHost, port: 0)
         defer { close(sendSocket) }
-        // Each channel is handed to `executeThenClose` right after it is bound, with no suspension point in
-        // between: a bound async channel dropped unconsumed (say, because the TCP bind failed or the peer is
-        // shutting down) is a programming error that NIO traps on.
         let udp = try await DatagramBootstrap(group: group)
             .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: settings.bindHost, port: settings.port) { channel in
+            .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(wrappingChannelSynchronously: channel)
+                    try channel.pipeline.syncOperations.addHandler(DatagramReader(mailbox: self.mailbox))
                 }
             }
-        try await udp.executeThenClose { datagrams, _ in
+            .bind(host: settings.bindHost, port: settings.port).get()
+        do {
+            // The TCP channel is handed to `executeThenClose` right after it is bound, with no suspension point in
+            // between: a bound async channel dropped unconsumed (say, because the peer is shutting down) is a
+            // programming error that NIO traps on.
             let tcp = try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
@@ -163,23 +166,21 @@ public final class GossipNode: Sendable {
                 logger.info("gossip listening", metadata: ["address": "\(address)", "udp": "\(settings.bindHost):\(settings.port)"])
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask {
-                        for try await envelope in datagrams {
-                            var buffer = envelope.data
-                            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-                            self.mailbox.push(.packet(bytes, from: Self.formatAddress(envelope.remoteAddress), viaStream: false))
-                        }
-                    }
-                    tasks.addTask {
                         for try await _ in accepted {}
                     }
-                    try await self.loop(datagramSocket: sendSocket)
+                    try await self.loop(datagramSocket: sendSocket, on: LoopExecutor(eventLoop: udp.eventLoop))
                     tasks.cancelAll()
                 }
             }
+        } catch {
+            try? await udp.close()
+            throw error
         }
+        try? await udp.close()
     }
 
-    private func loop(datagramSocket: CInt) async throws {
+    /// Runs on `executor`'s event loop (the UDP channel's): mailbox wake-ups and timers stay on that thread.
+    private func loop(datagramSocket: CInt, on executor: isolated LoopExecutor) async throws {
         var rng = SystemRandomNumberGenerator()
         var instance = SWIMInstance(address: address, configuration: settings.swim, metadata: initialMetadata,
                                     incarnation: initialIncarnation, now: now(), rng: &rng)
@@ -187,14 +188,15 @@ public final class GossipNode: Sendable {
         var leaving: CheckedContinuation<Void, Never>?
         var leaveDeadline = SWIMTime.zero
         var lastIncarnation = instance.incarnation
-        let timerLoop = group.next()
+        let timerLoop = executor.eventLoop
         persistIncarnation(lastIncarnation)
         publish(instance)
+        var published = (revision: instance.revision, health: instance.localHealthMultiplier)
 
         while !Task.isCancelled {
             var wakeAt = instance.nextDeadline
             if leaving != nil { wakeAt = min(wakeAt, leaveDeadline) }
-            let inputs = await mailbox.take(until: clockOrigin + .nanoseconds(wakeAt.nanoseconds), timerLoop: timerLoop)
+            let inputs = await mailbox.take(until: clockOrigin + .nanoseconds(wakeAt.nanoseconds), timerLoop: timerLoop, isolation: executor)
             var directives: [SWIMDirective] = []
             for input in inputs {
                 switch input {
@@ -232,7 +234,10 @@ public final class GossipNode: Sendable {
                 lastIncarnation = instance.incarnation
                 persistIncarnation(lastIncarnation)
             }
-            publish(instance)
+            if published != (instance.revision, instance.localHealthMultiplier) {
+                published = (instance.revision, instance.localHealthMultiplier)
+                publish(instance)
+            }
             // Done leaving once the news is out, or nobody is left to hear it.
             if let continuation = leaving, !instance.hasPendingBroadcasts || instance.memberCount <= 1 || now() >= leaveDeadline {
                 continuation.resume()
@@ -378,6 +383,20 @@ public final class GossipNode: Sendable {
 
     struct StreamTooLarge: Error {}
 
+    /// Hands each received datagram to the mailbox, on the event loop that read it (where the loop runs).
+    final class DatagramReader: ChannelInboundHandler, Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let mailbox: Mailbox<Input>
+
+        init(mailbox: Mailbox<Input>) { self.mailbox = mailbox }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var envelope = unwrapInboundIn(data)
+            let bytes = envelope.data.readBytes(length: envelope.data.readableBytes) ?? []
+            mailbox.push(.packet(bytes, from: GossipNode.formatAddress(envelope.remoteAddress), viaStream: false))
+        }
+    }
+
     // MARK: - Addresses
 
     /// A non-blocking UDP socket bound to host:port (0: any free port).
@@ -436,6 +455,22 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
     }
 }
 
+/// Where the gossip loop runs: an actor whose executor is an event loop, so the loop's awaits resume on that
+/// loop's thread.
+actor LoopExecutor {
+    let eventLoop: any EventLoop
+    /// Held here: an unowned executor must outlive the actor, and an event loop that is not itself a
+    /// `SerialExecutor` hands out a fresh wrapper on every call.
+    private let executor: any SerialExecutor
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+        self.executor = eventLoop.executor
+    }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+}
+
 /// Inputs for a loop that owns a state machine: producers push from any thread, the loop takes everything
 /// queued at once, or wakes empty-handed at its next deadline. The deadline is a timer on an event loop, not
 /// a sleeping task: a wake-up costs one continuation, not a task group with two child tasks.
@@ -458,7 +493,8 @@ final class Mailbox<Item: Sendable>: Sendable {
 
     /// Everything queued, waiting until something arrives, `deadline` passes or the task is cancelled
     /// (then possibly nothing).
-    func take(until deadline: ContinuousClock.Instant, timerLoop: any EventLoop) async -> [Item] {
+    func take(until deadline: ContinuousClock.Instant, timerLoop: any EventLoop,
+              isolation: isolated (any Actor)? = #isolation) async -> [Item] {
         if let items = takeIfAny() { return items }
         let delay = deadline - .now
         guard delay > .zero else { return [] }

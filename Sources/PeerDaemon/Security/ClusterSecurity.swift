@@ -134,6 +134,7 @@ final class ClusterSecurity: Sendable {
         while true {
             if let material = current { return material }
             try Task.checkCancellation()
+            let seen = consensus.revision
             if let fetched = try await fetch(consensus: consensus, keyring: keyring()) {
                 // The API and the keeper both wait; the first to get here records the material, once.
                 return try self.material.withLock { (installed: inout Material?) throws(SetupError) -> Material in
@@ -149,7 +150,20 @@ final class ClusterSecurity: Sendable {
             if waitingAnnounced.withLock({ announced in defer { announced = true }; return !announced }) {
                 logger.info("waiting for the cluster store to deliver the cluster CA and keys before serving the API")
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // The record and our wrap arrive as store writes, so a store change wakes the wait; the bound covers
+            // a keyring change (a rotation) that touches no store. Polling here was most of a joining peer's
+            // wake-ups until Raft took it in.
+            await Self.waitForChange(consensus: consensus, after: seen, atMost: .seconds(2))
+            try Task.checkCancellation()
+        }
+    }
+
+    private static func waitForChange(consensus: ConsensusNode, after revision: UInt64, atMost bound: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await consensus.waitForRevision(after: revision) }
+            group.addTask { try? await Task.sleep(for: bound) }
+            _ = await group.next()
+            group.cancelAll()
         }
     }
 
