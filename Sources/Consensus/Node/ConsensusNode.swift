@@ -180,7 +180,7 @@ public final class ConsensusNode: Sendable {
             return s.nextRoleWaiterID
         }
         guard let key else { return status() }
-        return await withTaskCancellationHandler {
+        let changed = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ConsensusStatus, Never>) in
                 // Checked under the lock the loop takes when it publishes, so a change cannot be missed.
                 let immediate: ConsensusStatus? = shared.withLockedValue { s in
@@ -201,6 +201,9 @@ public final class ConsensusNode: Sendable {
             }
             waiter?.continuation.resume(returning: self.status())
         }
+        // A cancellation that came after the waiter was resumed left its key behind, as with revision waiters.
+        shared.withLockedValue { _ = $0.cancelledRoleWaiters.remove(key) }
+        return changed
     }
 
     // MARK: Status and membership
