@@ -13,11 +13,16 @@ final class SWIMCluster {
     var throughCodec = false
     /// Called for every membership event: (observer, event, virtual time).
     var onEvent: ((Int, MembershipEvent, Duration) -> Void)?
+    /// Called for every packet sent: (sender, receiver, packet, virtual time).
+    var onSend: ((Int, Int, SWIMPacket, Duration) -> Void)?
 
-    init(seed: UInt64, size: Int, configuration: SWIMConfiguration = .lan, network: NetworkFaults) {
+    /// - Parameter started: the first `started` nodes know each other from the start; the others are down
+    ///   and unknown until `restart` makes them join (default: all started).
+    init(seed: UInt64, size: Int, started: Int? = nil, configuration: SWIMConfiguration = .lan, network: NetworkFaults) {
         sim = Simulation<SWIMPacket>(seed: seed, nodes: size, network: network)
         self.configuration = configuration
-        let everyone = (0..<size).map { MemberState(address: SWIMCluster.address($0), incarnation: 0, status: .alive) }
+        let started = min(size, started ?? size)
+        let everyone = (0..<started).map { MemberState(address: SWIMCluster.address($0), incarnation: 0, status: .alive) }
         cores = []
         rngs = []
         scheduled = Array(repeating: .min, count: size)
@@ -25,12 +30,15 @@ final class SWIMCluster {
             var rng = sim.rng.split()
             let core = SWIMInstance(
                 address: Self.address(node), configuration: configuration,
-                knownMembers: everyone, now: .zero, rng: &rng)
+                knownMembers: node < started ? everyone : [], now: .zero, rng: &rng)
             cores.append(core)
             rngs.append(rng)
         }
-        for node in 0..<size {
+        for node in 0..<started {
             schedule(node, at: cores[node].nextDeadline)
+        }
+        for node in started..<size {
+            sim.crash(node)
         }
     }
 
@@ -56,6 +64,7 @@ final class SWIMCluster {
             switch directive {
             case .send(let packet, let to, _):
                 guard let target = Self.node(to), target < cores.count else { continue }
+                onSend?(node, target, packet, sim.now)
                 sim.send(from: node, to: target, packet)
             case .event(let event):
                 onEvent?(node, event, sim.now)

@@ -65,11 +65,27 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
         var helper = TestNode("h", knows: ["a", "t"])
         let out = helper.receive(SWIMPacket([.pingReq(sequence: 42, target: "t", source: "a", wantsNack: true)]), from: "a", at: seconds(1))
         #expect(out.sent(where: \.isPing).first?.to == "t")
-        #expect(out.scheduledTick! <= seconds(1.5))
-        let timeout = helper.tick(seconds(1.5))
+        let nackAt = seconds(1) + helper.core.configuration.relayNackDelay
+        #expect(out.scheduledTick! <= nackAt)
+        #expect(helper.tick(seconds(1) + (helper.core.configuration.relayNackDelay - .milliseconds(1))).sent(where: \.isNack).isEmpty)
+        let timeout = helper.tick(nackAt)
         let nacks = timeout.sent(where: \.isNack)
-        #expect(nacks.count == 1 && nacks[0].to == "a")
-        #expect(nacks[0].packet.messages.contains(.nack(sequence: 42, source: "h")))
+        #expect(nacks.count == 1 && nacks.first?.to == "a")
+        #expect(nacks.first?.packet.messages.contains(.nack(sequence: 42, source: "h")) == true)
+        // Once only, and a late ack is still forwarded until the probe timeout.
+        #expect(helper.tick(seconds(1.45)).sent(where: \.isNack).isEmpty)
+        let ack = helper.receive(SWIMPacket([.ack(sequence: helper.relayedSequence(out), source: "t")]), from: "t", at: seconds(1.45))
+        #expect(ack.sent(where: \.isAck).first?.to == "a")
+    }
+
+    /// A helper's nack reaches the asker before the asker's period ends, so a healthy asker probing a
+    /// crashed member keeps its Local Health (the nacks used to land just after the end).
+    @Test func nacksFromHealthyHelpersArriveWithinTheAskersPeriod() {
+        let config = SWIMConfiguration.lan
+        let oneWay = Duration.milliseconds(10)
+        let pingReqSent = config.probeTimeout
+        let nackArrives = pingReqSent + oneWay + config.relayNackDelay + oneWay
+        #expect(nackArrives < config.probeInterval)
     }
 
     @Test func failedProbeWithAllNacksSuspectsTargetWithoutHurtingLocalHealth() {
@@ -95,10 +111,44 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
         let end = a.core.nextProbeAt
         _ = a.tick(end)
         #expect(a.core.localHealthMultiplier == 2)
-        // Interval and timeout scale with LHM + 1.
+        // The next probe's timeout scales with LHM + 1 at once; its period only once it goes unanswered.
+        #expect(a.core.nextProbeAt == end + .seconds(1))
+        #expect(a.tick(end + .seconds(1)).sent(where: \.isPing).isEmpty)
         #expect(a.core.nextProbeAt == end + .seconds(3))
-        let deadline = a.tick(end + .milliseconds(1)).scheduledTick
-        #expect(deadline == end + .milliseconds(1500) || deadline == a.core.nextDeadline)
+        #expect(a.tick(end + .milliseconds(1499)).sent(where: \.isPingReq).isEmpty)
+        #expect(!a.tick(end + .milliseconds(1500)).sent(where: \.isPingReq).isEmpty)
+    }
+
+    @Test func answeredProbesKeepTheNormalRateWhileLocalHealthIsRaised() {
+        var a = TestNode("a", knows: ["b"])
+        var b = TestNode("b", knows: ["a"], seed: 3)
+        let first = a.core.nextProbeAt
+        _ = startProbe(&a, at: first)  // lost: no helpers, so LHM += 1
+        let now = a.core.nextProbeAt
+        #expect(now == first + .seconds(1), "the lost probe ran at the multiplier it started with (0)")
+        let (ping, _) = startProbe(&a, at: now)
+        #expect(a.core.localHealthMultiplier == 1)
+        let ack = b.receive(ping, from: "a", at: now).sent(where: \.isAck)[0].packet
+        _ = a.receive(ack, from: "b", at: now + .milliseconds(1))
+        #expect(a.core.nextProbeAt == now + .seconds(1))
+        let next = a.tick(now + .seconds(1)).sent(where: \.isPing)
+        #expect(next.first?.to == "b")
+        #expect(a.core.localHealthMultiplier == 0)
+    }
+
+    @Test func lateAckEndsAStretchedPeriod() {
+        var a = TestNode("a", knows: ["b"])
+        var b = TestNode("b", knows: ["a"], seed: 3)
+        var now = a.core.nextProbeAt
+        _ = startProbe(&a, at: now)  // lost: LHM 1
+        now = a.core.nextProbeAt
+        let (ping, _) = startProbe(&a, at: now)
+        _ = a.tick(now + .seconds(1))  // unanswered: stretched to 2 s
+        #expect(a.core.nextProbeAt == now + .seconds(2))
+        let ack = b.receive(ping, from: "a", at: now).sent(where: \.isAck).first?.packet ?? SWIMPacket([])
+        _ = a.receive(ack, from: "b", at: now + .milliseconds(1200))
+        #expect(a.core.nextProbeAt == now + .milliseconds(1200))
+        #expect(a.tick(now + .milliseconds(1200)).sent(where: \.isPing).first?.to == "b")
     }
 
     @Test func duplicatedNacksDoNotCountAsHealth() {

@@ -20,6 +20,14 @@ struct TestNode {
         core.receive(packet, from: from, now: now, rng: &rng)
     }
 
+    /// The sequence number of the ping a helper sent in `directives` on another's behalf.
+    func relayedSequence(_ directives: [SWIMDirective]) -> UInt64 {
+        for send in directives.sends {
+            for case .ping(let sequence, _, _) in send.packet.messages { return sequence }
+        }
+        return 0
+    }
+
     mutating func receive(_ update: MemberUpdate, at now: SWIMTime) -> [SWIMDirective] {
         core.receive(SWIMPacket([.update(update)]), from: "x", now: now, rng: &rng)
     }

@@ -550,8 +550,23 @@ async def false_positive_window(cluster, seconds, period):
             "examples": sorted(pairs)[:5]}
 
 
+async def local_health(cluster, agents):
+    """Ours only: each agent's Lifeguard local health multiplier (it stretches a failing probe's wait)."""
+    counters = getattr(cluster.system, "gossip_counters", None)
+    if counters is None:
+        return None
+    async def one(agent):
+        try:
+            data = await counters(agent)
+        except Exception:
+            return None
+        return data.get("localHealthMultiplier") if data else None
+    return await asyncio.gather(*(one(a) for a in agents))
+
+
 async def detection_trial(cluster, victim, period, timeout):
     survivors = [a for a in cluster.live if a is not victim]
+    health = await local_health(cluster, survivors)
     cluster.kill(victim)
     killed = time.monotonic()
     dead_at, suspect_at = {}, {}
@@ -572,7 +587,8 @@ async def detection_trial(cluster, victim, period, timeout):
     return {"victim": victim.name, "survivors": len(survivors), "detected_by": len(times),
             "first": times[0] if times else None, "median": statistics.median(times) if times else None,
             "last": times[-1] if len(times) == len(survivors) else None,
-            "first_suspect": sus[0] if (sus and cluster.system.shows_suspect) else None}
+            "first_suspect": sus[0] if (sus and cluster.system.shows_suspect) else None,
+            "local_health_at_kill": health}
 
 
 async def run_hogs(count):
@@ -646,7 +662,9 @@ async def bench_system(system, n, octet, args, root, rng, log):
             result["detection"].append(d)
             log(f"  {system.label} N={n} detection {trial + 1}/{args.trials}: first/median/last "
                 f"{fmt(d['first'])}/{fmt(d['median'])}/{fmt(d['last'])} s (first suspicion {fmt(d['first_suspect'])} s, "
-                f"{d['detected_by']}/{d['survivors']} survivors)")
+                f"{d['detected_by']}/{d['survivors']} survivors"
+                + ("" if d["local_health_at_kill"] is None else f", local health at the kill {d['local_health_at_kill']}")
+                + ")")
             # Keep N constant: a fresh member replaces the dead one before the next trial.
             cluster.start_agent(f"{tag}t{args.trials - 1}-r{trial}", seed.ip)
             t = time.monotonic()

@@ -38,6 +38,14 @@ public struct SWIMConfiguration: Sendable, Hashable {
 
     public init() {}
 
+    /// How long a member asked to ping a target on another's behalf waits for the target's ack before it
+    /// sends the asker a nack (it keeps forwarding a later ack until `probeTimeout`). The nack must reach
+    /// the asker before its protocol period ends, `probeInterval - probeTimeout` after the ping-req went
+    /// out (500 ms in the LAN profile). Waiting the whole `probeTimeout` there, as memberlist does, landed
+    /// every nack just after that end, so a healthy asker counted all of them missing and raised its Local
+    /// Health Multiplier by `indirectChecks` at every real failure.
+    public var relayNackDelay: Duration { probeTimeout * 4 / 5 }
+
     /// memberlist's LAN defaults (the same as `init()`).
     public static let lan = SWIMConfiguration()
 

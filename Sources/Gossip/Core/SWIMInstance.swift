@@ -23,7 +23,11 @@ public struct SWIMInstance: Sendable {
     struct Probe: Sendable {
         var target: String
         var sequence: UInt64
+        var startedAt: SWIMTime
         var directDeadline: SWIMTime
+        /// End of this probe's period if it goes unanswered: the probe interval scaled by the Local Health
+        /// Multiplier at its start. An answered probe ends after the plain interval.
+        var stretchedEnd: SWIMTime
         var indirectSent = false
         var expectedNacks = 0
         var nacks = 0
@@ -35,8 +39,10 @@ public struct SWIMInstance: Sendable {
     struct Relay: Sendable {
         var origin: String
         var originSequence: UInt64
+        /// Until when the target's ack is still forwarded.
         var deadline: SWIMTime
-        var wantsNack: Bool
+        /// When the nack goes out if the target has not answered; nil once sent or not wanted.
+        var nackAt: SWIMTime?
     }
 
     static let never = SWIMTime(nanoseconds: .max)
@@ -66,7 +72,7 @@ public struct SWIMInstance: Sendable {
     private var tombstones: [String: SWIMTime] = [:]
     private var nextReapAt = SWIMInstance.never
     private var nextRelayDeadline = SWIMInstance.never
-    /// Start of the next protocol period.
+    /// End of the current protocol period (start of the next one), unless an unanswered probe stretches it.
     public private(set) var nextProbeAt: SWIMTime
     private var nextGossipAt: SWIMTime
     private var nextPushPullAt: SWIMTime
@@ -191,6 +197,13 @@ public struct SWIMInstance: Sendable {
 
     /// Contacts seeds with a full-state exchange; their replies teach us the cluster.
     public mutating func join(seeds: [String], now: SWIMTime) -> [SWIMDirective] {
+        // We also announce ourselves (as memberlist does): once the reply has taught us the members, our own
+        // gossip tells them directly. Left to the seed's retransmits alone (4 at N = 5, some spent on us and
+        // on recently dead members), the news missed a member in about half the joins of issue #3's
+        // benchmark, which then waited for the 30 s push/pull.
+        if !hasLeft {
+            broadcasts.enqueue(.alive(address: address, incarnation: incarnation, metadata: metadata))
+        }
         let state = localState()
         for seed in seeds where seed != address {
             output.append(.send(SWIMPacket([.pushPull(isReply: false, source: address, members: state)]), to: seed, transport: .stream))
@@ -224,12 +237,19 @@ public struct SWIMInstance: Sendable {
             sendIndirectProbes(&current, rng: &rng)
             probe = current
         }
+        if now >= nextProbeAt, let current = probe, !current.acked, now < current.stretchedEnd {
+            // Lifeguard stretches only a probe that goes unanswered (as memberlist does): a degraded member
+            // waits longer before it suspects anyone, but keeps probing at the normal rate while its probes
+            // are answered. Stretching every period kept a member with a raised multiplier probing each
+            // other member up to 9 times less often, which delayed the detection of a real crash by seconds.
+            nextProbeAt = current.stretchedEnd
+        }
         if now >= nextProbeAt {
             finishProbe(now: now)
             if !hasLeft {
                 startProbe(now: now, rng: &rng)
             }
-            nextProbeAt = now + configuration.probeInterval * (localHealthMultiplier + 1)
+            nextProbeAt = now + configuration.probeInterval
         }
         if now >= nextSuspicionDeadline {
             expireSuspicions(now: now)
@@ -285,7 +305,7 @@ public struct SWIMInstance: Sendable {
             case .pingReq(let sequence, let target, let source, let wantsNack):
                 handlePingRequest(sequence: sequence, target: target, origin: source, wantsNack: wantsNack, now: now)
             case .ack(let sequence, let source):
-                handleAck(sequence: sequence, source: source)
+                handleAck(sequence: sequence, source: source, now: now)
             case .nack(let sequence, _):
                 if var current = probe, current.sequence == sequence, !current.acked {
                     current.nacks += 1
@@ -329,7 +349,9 @@ public struct SWIMInstance: Sendable {
         probe = Probe(
             target: target,
             sequence: nextSequence,
-            directDeadline: now + configuration.probeTimeout * (localHealthMultiplier + 1)
+            startedAt: now,
+            directDeadline: now + configuration.probeTimeout * (localHealthMultiplier + 1),
+            stretchedEnd: now + configuration.probeInterval * (localHealthMultiplier + 1)
         )
     }
 
@@ -379,12 +401,14 @@ public struct SWIMInstance: Sendable {
         applySuspect(address: finished.target, incarnation: record.state.incarnation, from: address, now: now)
     }
 
-    private mutating func handleAck(sequence: UInt64, source: String) {
+    private mutating func handleAck(sequence: UInt64, source: String, now: SWIMTime) {
         if var current = probe, current.sequence == sequence {
             if !current.acked {
                 current.acked = true
                 current.ackedDirectly = source == current.target
                 probe = current
+                // A stretched period ends once the probe is answered, as memberlist's does.
+                nextProbeAt = min(nextProbeAt, max(now, current.startedAt + configuration.probeInterval))
             }
             return
         }
@@ -400,8 +424,9 @@ public struct SWIMInstance: Sendable {
         }
         nextSequence &+= 1
         let deadline = now + configuration.probeTimeout
-        relays[nextSequence] = Relay(origin: origin, originSequence: sequence, deadline: deadline, wantsNack: wantsNack)
-        nextRelayDeadline = min(nextRelayDeadline, deadline)
+        let nackAt = wantsNack ? now + configuration.relayNackDelay : nil
+        relays[nextSequence] = Relay(origin: origin, originSequence: sequence, deadline: deadline, nackAt: nackAt)
+        nextRelayDeadline = min(nextRelayDeadline, nackAt ?? deadline)
         sendDatagram([.ping(sequence: nextSequence, target: target, source: address)], to: target)
     }
 
@@ -409,14 +434,16 @@ public struct SWIMInstance: Sendable {
         guard now >= nextRelayDeadline else { return }
         nextRelayDeadline = Self.never
         for sequence in relays.keys.sorted() {
-            guard let relay = relays[sequence] else { continue }
+            guard var relay = relays[sequence] else { continue }
+            if let nackAt = relay.nackAt, nackAt <= now {
+                relay.nackAt = nil
+                relays[sequence] = relay
+                sendDatagram([.nack(sequence: relay.originSequence, source: address)], to: relay.origin)
+            }
             if relay.deadline <= now {
                 relays.removeValue(forKey: sequence)
-                if relay.wantsNack {
-                    sendDatagram([.nack(sequence: relay.originSequence, source: address)], to: relay.origin)
-                }
             } else {
-                nextRelayDeadline = min(nextRelayDeadline, relay.deadline)
+                nextRelayDeadline = min(nextRelayDeadline, relay.nackAt ?? relay.deadline)
             }
         }
     }
@@ -468,9 +495,10 @@ public struct SWIMInstance: Sendable {
     /// directly, once per probe interval while it lasts (at most `maxVerdictNotices` a round, picked at
     /// random). The piggybacked news ran out of retransmits while the link was down; without this, a member
     /// that heard nothing during a partition or a pause kept its incarnation after the heal, and the verdict
-    /// stood until our next probe of it (an interval stretched by Local Health, up to 9 s per member in turn)
-    /// or until the suspicion ran out and it was declared dead. A notice carries nothing else: piggybacking
-    /// would spend the retransmits of real news on members that may well be unreachable.
+    /// stood until our next probe of it (each other member in turn, and a holder that just lost its link has
+    /// its failing probes stretched by Local Health, up to 9 s each) or until the suspicion ran out and it
+    /// was declared dead. A notice carries nothing else: piggybacking would spend the retransmits of real
+    /// news on members that may well be unreachable.
     private mutating func noticeVerdicts(now: SWIMTime, rng: inout some RandomNumberGenerator) {
         guard !hasLeft else { return }
         var notices: [MemberUpdate] = []
