@@ -168,7 +168,14 @@ public final class GossipNode: Sendable {
                     tasks.addTask {
                         for try await _ in accepted {}
                     }
-                    try await self.loop(datagramSocket: sendSocket, on: LoopExecutor(eventLoop: udp.eventLoop))
+                    // Cancellation reaches the loop through the mailbox, registered once here: a cancellation
+                    // handler around every wait would run its operation off the loop's executor, and each
+                    // wake-up would then hop to the global pool and back.
+                    try await withTaskCancellationHandler {
+                        try await self.loop(datagramSocket: sendSocket, on: LoopExecutor(eventLoop: udp.eventLoop))
+                    } onCancel: {
+                        self.mailbox.cancel()
+                    }
                     tasks.cancelAll()
                 }
             }
@@ -479,6 +486,7 @@ final class Mailbox<Item: Sendable>: Sendable {
         var items: [Item] = []
         var waiter: CheckedContinuation<Void, Never>?
         var timer: Scheduled<Void>?
+        var cancelled = false
     }
     private let state = NIOLockedValueBox(State())
 
@@ -491,35 +499,31 @@ final class Mailbox<Item: Sendable>: Sendable {
         waiter?.resume()
     }
 
-    /// Everything queued, waiting until something arrives, `deadline` passes or the task is cancelled
-    /// (then possibly nothing).
+    /// Everything queued, waiting until something arrives, `deadline` passes or `cancel()` is called
+    /// (then possibly nothing). The wait resumes on the caller's executor.
     func take(until deadline: ContinuousClock.Instant, timerLoop: any EventLoop,
               isolation: isolated (any Actor)? = #isolation) async -> [Item] {
         if let items = takeIfAny() { return items }
         let delay = deadline - .now
         guard delay > .zero else { return [] }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let ready = state.withLockedValue { state -> Bool in
-                    // Checked under the lock the cancellation handler's wake-up takes, so it cannot be missed.
-                    if !state.items.isEmpty || Task.isCancelled { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if ready {
-                    continuation.resume()
-                    return
-                }
-                let timer = timerLoop.scheduleTask(in: TimeAmount(delay)) { self.wake() }
-                let stale: Scheduled<Void>? = state.withLockedValue { state in
-                    guard state.waiter != nil else { return timer }  // already woken
-                    state.timer = timer
-                    return nil
-                }
-                stale?.cancel()
+        await withCheckedContinuation(isolation: isolation) { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLockedValue { state -> Bool in
+                // Checked under the lock `cancel()` takes, so a cancellation cannot be missed.
+                if !state.items.isEmpty || state.cancelled { return true }
+                state.waiter = continuation
+                return false
             }
-        } onCancel: {
-            wake()
+            if ready {
+                continuation.resume()
+                return
+            }
+            let timer = timerLoop.scheduleTask(in: TimeAmount(delay)) { self.wake() }
+            let stale: Scheduled<Void>? = state.withLockedValue { state in
+                guard state.waiter != nil else { return timer }  // already woken
+                state.timer = timer
+                return nil
+            }
+            stale?.cancel()
         }
         let timer = state.withLockedValue { state in
             defer { state.timer = nil }
@@ -527,6 +531,12 @@ final class Mailbox<Item: Sendable>: Sendable {
         }
         timer?.cancel()
         return takeIfAny() ?? []
+    }
+
+    /// Ends the current wait and every later one at once (the owner's task was cancelled).
+    func cancel() {
+        state.withLockedValue { $0.cancelled = true }
+        wake()
     }
 
     private func wake() {
