@@ -4,6 +4,8 @@ import PackageDescription
 // The release peer's link order (written by scripts/peer-order): lld places the functions a running peer
 // executes together, so an idle peer maps few code pages (docs/BENCHMARKS.md, "Idle RSS and the function order").
 let peerOrderFile = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/peer.order"
+// Keeps the private helper functions the order file cannot name in one place (see the file).
+let privateTextScript = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/private-text.ld"
 
 let package = Package(
     name: "orchestrator",
@@ -97,7 +99,7 @@ let package = Package(
             "Sodium",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], exclude: ["peer.order"], linkerSettings: [
+        ], exclude: ["peer.order", "private-text.ld"], linkerSettings: [
             // Idle RSS (docs/BENCHMARKS.md, Gossip): a static Swift runtime and Foundation map only the code
             // the peer uses; packed relative relocations and no exported Swift symbols keep the relocation and
             // symbol tables, which the dynamic loader reads at start, out of memory. Measured −9 MiB per peer.
@@ -110,6 +112,7 @@ let package = Package(
                 "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
                 "-Xlinker", "--no-export-dynamic",
                 "-Xlinker", "--symbol-ordering-file=\(peerOrderFile)", "-Xlinker", "--no-warn-symbol-ordering",
+                "-Xlinker", "-T", "-Xlinker", privateTextScript,
             ], .when(platforms: [.linux], configuration: .release)),
         ]),
 
