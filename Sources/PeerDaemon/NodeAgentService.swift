@@ -1,5 +1,9 @@
 import Consensus
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NodeAgent
 import ResourceModel

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NodeAgent
 
 /// What the `peer` CLI asks a running peer, over its API: HTTPS with the cluster CA and the admin token

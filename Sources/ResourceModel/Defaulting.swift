@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// kube-apiserver's defaulting, applied to the JSON tree so fields we do not model survive.
 /// Only missing fields are filled; values the client set are never changed.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A JSON object that remembers the order its keys arrived in, so stored objects
 /// are served back the way the client wrote them. Equality ignores key order.

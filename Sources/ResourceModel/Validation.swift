@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Server-side validation with kube-apiserver's rules and wording. Run it after defaulting, on the
 /// object as it would be stored. It never throws: a body that does not even decode is reported as
@@ -726,7 +730,7 @@ func isIPAddress(_ s: String) -> Bool {
         }
     }
     guard s.contains(":"), s.utf8.count <= 45 else { return false }
-    let groups = s.components(separatedBy: "::")
+    let groups = s.split(separator: "::", omittingEmptySubsequences: false)
     guard groups.count <= 2 else { return false }
     var count = 0
     for g in groups where !g.isEmpty {

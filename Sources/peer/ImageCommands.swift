@@ -1,8 +1,15 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NodeAgent
 import Sodium
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `peer image …`: the image store in a peer's data directory, usable while the peer runs (the store locks its
 /// index for each change).
@@ -18,8 +25,8 @@ struct ImageStoreOptions: ParsableArguments {
     var dataDir = "./peer-data"
 
     func openStore(creating: Bool) throws -> ImageStore {
-        var isDirectory: ObjCBool = false
-        if !creating, !FileManager.default.fileExists(atPath: dataDir, isDirectory: &isDirectory) || !isDirectory.boolValue {
+        var info = stat()
+        if !creating, stat(dataDir, &info) != 0 || info.st_mode & S_IFMT != S_IFDIR {
             throw fail("no data directory at \(dataDir) (give --data-dir)")
         }
         var logger = Logger(label: "peer.image")
@@ -76,7 +83,7 @@ struct ImageSign: AsyncParsableCommand {
         guard let text = try? String(contentsOfFile: key, encoding: .utf8) else {
             throw fail("cannot read the key file \(key)")
         }
-        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = text.split(separator: "\n").map { trimmingBlanks($0) }
         guard lines.first == SigningKeygen.header, lines.count >= 2, let pair = try? SigningKeyPair(seedBase64: lines[1]) else {
             throw fail("\(key) is not a private key written by 'peer keygen signing'")
         }
@@ -102,15 +109,16 @@ struct ImageList: AsyncParsableCommand {
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            print(zip(row, widths).map { $0.0 + String(repeating: " ", count: $0.1 + 3 - $0.0.count) }.joined()
-                .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
+            print(zip(row, widths).map { $0.0 + String(repeating: " ", count: $0.1 + 3 - $0.0.count) }.joined().trimmingTrailingBlanks())
         }
     }
 
     static func humanSize(_ bytes: Int64) -> String {
         if bytes < 1024 { return "\(bytes) B" }
         if bytes < 1 << 20 { return "\((bytes + 512) / 1024) KiB" }
-        return String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
+        // One decimal, rounded half up (as "%.1f").
+        let tenths = (bytes * 10 + (1 << 19)) >> 20
+        return "\(tenths / 10).\(tenths % 10) MiB"
     }
 }
 
@@ -144,5 +152,18 @@ enum SigningKeygen {
         guard written == bytes.count, fsync(fd) == 0, close(fd) == 0 else {
             throw fail("cannot write \(path): \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+/// Without leading and trailing spaces and tabs.
+private func trimmingBlanks(_ line: Substring) -> String {
+    String(line.drop { $0 == " " || $0 == "\t" }).trimmingTrailingBlanks()
+}
+
+extension String {
+    /// Without trailing whitespace.
+    fileprivate func trimmingTrailingBlanks() -> String {
+        guard let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        return String(self[...last])
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ResourceModel
 
 /// A read-only view of a store for serving: the index as it was when taken, and the blob directory.
@@ -81,7 +85,7 @@ public enum DistributionAPI {
             return json(["name": .string(name), "tags": .array(tags.map { .string($0) })], head: head)
         }
         for kind in ["/manifests/", "/blobs/"] {
-            guard let range = rest.range(of: kind, options: .backwards) else { continue }
+            guard let range = rest.ranges(of: kind).last else { continue }
             let name = String(rest[..<range.lowerBound])
             let reference = String(rest[range.upperBound...])
             guard ImageReference.isValidRepository(name) else {

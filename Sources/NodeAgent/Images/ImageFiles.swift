@@ -1,5 +1,10 @@
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ResourceModel
 import Sodium
 
 #if canImport(Glibc)
@@ -66,7 +71,7 @@ enum ImageFiles {
     }
 
     static func syncDirectory(of path: String) {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = path.pathDeletingLastComponent()
         let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             _ = fsync(dfd)
@@ -75,11 +80,19 @@ enum ImageFiles {
     }
 
     static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(Failure) {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: Int(mode)])
-        } catch {
-            throw Failure(description: "cannot create \(path): \(error.localizedDescription)")
+        // Each directory it creates gets exactly `mode`, whatever the umask (as FileManager's posixPermissions did).
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, mode) == 0 {
+                _ = chmod(prefix, mode)
+            } else if errno != EEXIST {
+                throw Failure(description: "cannot create \(path): \(errnoText())")
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(description: "cannot create \(path): it exists and is not a directory")
         }
     }
 
@@ -137,42 +150,33 @@ enum ImageFiles {
 
     /// Runs a program (no shell) with stdin and stdout bound to files; returns its exit status and stderr.
     static func run(_ executable: String, _ arguments: [String], stdin: String? = nil, stdout: String? = nil) throws(Failure) -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var handles: [FileHandle] = []
-        defer { for handle in handles { try? handle.close() } }
+        var descriptors: [Int32] = []
+        defer { for fd in descriptors { close(fd) } }
+        var input = ChildProcess.Stream.null, output = ChildProcess.Stream.null
         if let stdin {
-            guard let handle = FileHandle(forReadingAtPath: stdin) else { throw Failure(description: "cannot open \(stdin)") }
-            handles.append(handle)
-            process.standardInput = handle
-        } else {
-            process.standardInput = FileHandle.nullDevice
+            let fd = open(stdin, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw Failure(description: "cannot open \(stdin)") }
+            descriptors.append(fd)
+            input = .descriptor(fd)
         }
         if let stdout {
-            guard FileManager.default.createFile(atPath: stdout, contents: nil),
-                let handle = FileHandle(forWritingAtPath: stdout)
-            else { throw Failure(description: "cannot create \(stdout)") }
-            handles.append(handle)
-            process.standardOutput = handle
-        } else {
-            process.standardOutput = FileHandle.nullDevice
+            let fd = open(stdout, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw Failure(description: "cannot create \(stdout)") }
+            descriptors.append(fd)
+            output = .descriptor(fd)
         }
-        let errorPath = NSTemporaryDirectory() + "/peer-images-\(randomName()).err"
-        guard FileManager.default.createFile(atPath: errorPath, contents: nil),
-            let errorHandle = FileHandle(forWritingAtPath: errorPath)
-        else { throw Failure(description: "cannot create \(errorPath)") }
-        handles.append(errorHandle)
-        defer { unlink(errorPath) }
-        process.standardError = errorHandle
+        let child: ChildProcess
         do {
-            try process.run()
+            child = try ChildProcess.spawn(executable, arguments, stdin: input, stdout: output, stderr: .pipe)
         } catch {
-            throw Failure(description: "cannot run \(executable): \(error.localizedDescription)")
+            throw Failure(description: error.description)
         }
-        process.waitUntilExit()
-        let errorText = (try? readFile(errorPath, limit: 1 << 16)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return (process.terminationStatus, errorText.trimmingCharacters(in: .whitespacesAndNewlines))
+        for fd in descriptors { close(fd) }
+        descriptors = []
+        let outcome = child.waitBlocking()
+        // Only the first 64 KiB of what the program said, as before.
+        let errorText = String(decoding: outcome.error.prefix(1 << 16), as: UTF8.self)
+        return (outcome.termination.status, errorText.trimmedWhitespace())
     }
 }
 

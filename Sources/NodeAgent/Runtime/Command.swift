@@ -1,5 +1,4 @@
-import Foundation
-import Synchronization
+import ResourceModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,11 +6,8 @@ import Glibc
 /// Runs helper programs (runc, CNI plugins, unshare) and waits for them without blocking a thread of the
 /// cooperative pool.
 struct Command {
-    /// Foundation's `Process.run()` is not safe to call from several threads at once (seen: a crash in its
-    /// memcpy with pods starting side by side), so launches take turns; waiting for exits does not.
-    static let launching = Mutex(())
-
     struct Result: Sendable {
+        /// The exit code, 124 after a timeout, or the number of the signal that ended the program.
         var status: Int32
         var output: [UInt8]
         var error: String
@@ -25,89 +21,41 @@ struct Command {
     /// `stdoutPath`: append the child's stdout and stderr to this file instead of capturing them.
     static func run(_ executable: String, _ arguments: [String], input: [UInt8]? = nil, environment: [String: String]? = nil,
                     stdoutPath: String? = nil, currentDirectory: String? = nil, timeout: Duration? = nil) async throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        // Only the pipes that are used: an unused Pipe leaks its descriptors in corelibs Foundation (measured: 12
-        // descriptors over 20 launches), which ran the agent out of them after ~700 pod cycles.
-        var outPipe: Pipe?, errPipe: Pipe?, inPipe: Pipe?
-        var logHandle: FileHandle?
+        var logFD: Int32?
         if let stdoutPath {
             let fd = open(stdoutPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             guard fd >= 0 else { throw Failure(description: "cannot open \(stdoutPath): \(String(cString: strerror(errno)))") }
-            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-            logHandle = handle
-            process.standardOutput = handle
-            process.standardError = handle
-        } else {
-            let out = Pipe(), err = Pipe()
-            outPipe = out
-            errPipe = err
-            process.standardOutput = out
-            process.standardError = err
+            logFD = fd
         }
-        if input != nil {
-            let pipe = Pipe()
-            inPipe = pipe
-            process.standardInput = pipe
-        } else {
-            process.standardInput = FileHandle.nullDevice
-        }
-
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { p in
-            exited.continuation.yield(p.terminationStatus)
-            exited.continuation.finish()
-        }
+        defer { if let logFD { close(logFD) } }
+        let output: ChildProcess.Stream = logFD.map { .descriptor($0) } ?? .pipe
+        let child: ChildProcess
         do {
-            try Self.launching.withLock { _ in try process.run() }
+            child = try ChildProcess.spawn(executable, arguments, environment: environment, currentDirectory: currentDirectory,
+                                           stdin: input == nil ? .null : .pipe, stdout: output, stderr: output)
         } catch {
-            throw Failure(description: "cannot start \(executable): \(error)")
+            throw Failure(description: error.description)
         }
-        try? logHandle?.close()
-        // Drain the pipes on their own threads so a chatty child never blocks on a full pipe.
-        let stdoutTask = outPipe.map { Self.drain($0.fileHandleForReading) }
-        let stderrTask = errPipe.map { Self.drain($0.fileHandleForReading) }
-        if let input, let inPipe {
-            let writer = inPipe.fileHandleForWriting
-            try? writer.write(contentsOf: Data(input))
-            try? writer.close()
-            try? inPipe.fileHandleForReading.close()
+        if let fd = logFD {
+            close(fd)
+            logFD = nil
         }
 
-        var status: Int32 = -1
+        var watchdog: Task<Void, any Error>?
+        let began = ContinuousClock.now
         if let timeout {
-            let pid = process.processIdentifier
-            let began = ContinuousClock.now
-            let watchdog = Task {
+            watchdog = Task {
                 try await Task.sleep(for: timeout)
-                kill(pid, SIGTERM)
+                child.signal(SIGTERM)
                 try await Task.sleep(for: .seconds(2))
-                kill(pid, SIGKILL)
-            }
-            for await s in exited.stream { status = s }
-            watchdog.cancel()
-            if ContinuousClock.now - began >= timeout { status = 124 }
-        } else {
-            for await s in exited.stream { status = s }
-        }
-        let out = await stdoutTask?.value ?? []
-        let err = await stderrTask?.value ?? []
-        return Result(status: status, output: out, error: String(decoding: err, as: UTF8.self))
-    }
-
-    static func drain(_ handle: FileHandle) -> Task<[UInt8], Never> {
-        Task.detached {
-            await withCheckedContinuation { continuation in
-                Thread.detachNewThread {
-                    let data = (try? handle.readToEnd()) ?? Data()
-                    try? handle.close()
-                    continuation.resume(returning: [UInt8](data))
-                }
+                child.signal(SIGKILL)
             }
         }
+        let outcome = await child.wait(input: input ?? [])
+        watchdog?.cancel()
+        var status = outcome.termination.status
+        if let timeout, ContinuousClock.now - began >= timeout { status = 124 }
+        return Result(status: status, output: outcome.output, error: String(decoding: outcome.error, as: UTF8.self))
     }
 
     /// Runs and throws with the program's own words unless it exits 0.
@@ -116,8 +64,9 @@ struct Command {
                       timeout: Duration? = .seconds(30)) async throws -> Result {
         let result = try await run(executable, arguments, input: input, environment: environment, timeout: timeout)
         guard result.status == 0 else {
-            let words = (result.error.isEmpty ? result.text : result.error).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw Failure(description: "\((executable as NSString).lastPathComponent) \(arguments.prefix(3).joined(separator: " ")) exited \(result.status): \(words)")
+            let words = (result.error.isEmpty ? result.text : result.error).trimmedWhitespace()
+            let program = executable.split(separator: "/").last.map(String.init) ?? executable
+            throw Failure(description: "\(program) \(arguments.prefix(3).joined(separator: " ")) exited \(result.status): \(words)")
         }
         return result
     }

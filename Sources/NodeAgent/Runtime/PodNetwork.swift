@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ResourceModel
 
 /// CNI for pods: one bridge per node (`bridge` + `host-local` IPAM) and `loopback`, called as the CNI spec says

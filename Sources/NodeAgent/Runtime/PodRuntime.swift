@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import ResourceModel
 import Synchronization
@@ -420,10 +424,10 @@ final class PodRuntime: Sendable {
             }
             try Files.write(bundle + "/config.json", config.serialized())
             let logPath = ContainerLogs.path(podDirectory: pod_, container: name, attempt: attempt)
-            try Files.makeDirectory((logPath as NSString).deletingLastPathComponent)
+            try Files.makeDirectory(logPath.pathDeletingLastComponent())
             // Logs older than the previous instance are not needed for `--previous`.
-            for file in Files.list((logPath as NSString).deletingLastPathComponent) {
-                if let n = Int(file.prefix { $0.isNumber }), n < attempt - 1 { Files.remove((logPath as NSString).deletingLastPathComponent + "/" + file) }
+            for file in Files.list(logPath.pathDeletingLastComponent()) {
+                if let n = Int(file.prefix { $0.isNumber }), n < attempt - 1 { Files.remove(logPath.pathDeletingLastComponent() + "/" + file) }
             }
             Files.remove(logPath)
             let prepared = ContinuousClock.now

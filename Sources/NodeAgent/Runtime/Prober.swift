@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOPosix
 import ResourceModel
@@ -15,7 +19,7 @@ struct Prober: Sendable {
             do {
                 let result = try await runc.exec(containerID, command, timeout: timeout)
                 if result.status == 124 { return (false, "command timed out after \(timeout)") }
-                let said = (result.text + result.error).trimmingCharacters(in: .whitespacesAndNewlines)
+                let said = (result.text + result.error).trimmedWhitespace()
                 return (result.status == 0, result.status == 0 ? said : "exit \(result.status): \(said)")
             } catch {
                 return (false, "\(error)")

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ResourceModel
 
 /// runc under the agent's own state root (`--root <agentDir>/runc`), so `runc list` shows exactly our containers.
@@ -24,7 +28,7 @@ struct Runc: Sendable {
         guard result.status == 0 else {
             throw Command.Failure(description: Self.lastError(runcLog) ?? "runc create exited \(result.status)")
         }
-        guard let text = Files.read(pidFile), let pid = Int32(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let text = Files.read(pidFile), let pid = Int32(String(decoding: text, as: UTF8.self).trimmedWhitespace()) else {
             throw Command.Failure(description: "runc create wrote no pid file")
         }
         return pid
@@ -41,7 +45,7 @@ struct Runc: Sendable {
         guard result.status == 0 else {
             throw Command.Failure(description: Self.lastError(runcLog) ?? "runc run exited \(result.status)")
         }
-        guard let text = Files.read(pidFile), let pid = Int32(String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let text = Files.read(pidFile), let pid = Int32(String(decoding: text, as: UTF8.self).trimmedWhitespace()) else {
             throw Command.Failure(description: "runc run wrote no pid file")
         }
         return pid
@@ -50,7 +54,7 @@ struct Runc: Sendable {
     func start(id: String) async throws {
         let result = try await Command.run(binary, ["--root", root, "start", id], timeout: .seconds(60))
         guard result.status == 0 else {
-            throw Command.Failure(description: (result.error.isEmpty ? result.text : result.error).trimmingCharacters(in: .whitespacesAndNewlines))
+            throw Command.Failure(description: (result.error.isEmpty ? result.text : result.error).trimmedWhitespace())
         }
     }
 
@@ -60,7 +64,7 @@ struct Runc: Sendable {
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
         for line in lines.reversed() {
             if let json = try? JSONValue.parse(String(line)), let msg = json["msg"]?.stringValue { return msg }
-            if let range = line.range(of: "msg=") { return String(line[range.upperBound...]).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            if let range = line.firstRange(of: "msg=") { return line[range.upperBound...].trimmed { $0 == "\"" } }
         }
         return lines.last.map(String.init)
     }

@@ -1,5 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ResourceModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// ConfigMaps and Secrets the pods of this node refer to, keyed `namespace/name`, handed in by the caller with
 /// the desired pods.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ResourceModel
 
 /// One Kubernetes API request, independent of the HTTP server that received it.
@@ -32,13 +36,28 @@ public struct KubeRequest: Sendable {
         for pair in raw.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ s: Substring) -> String {
-                let spaced = s.replacingOccurrences(of: "+", with: " ")
-                return spaced.removingPercentEncoding ?? spaced
+                let spaced = String(s.replacing("+", with: " "))
+                return Self.percentDecoded(spaced) ?? spaced
             }
             let key = decode(kv[0])
             if out[key] == nil { out[key] = kv.count > 1 ? decode(kv[1]) : "" }
         }
         return out
+    }
+
+    /// `%2F` → `/`; nil for a malformed escape or bytes that are not UTF-8 (as Foundation's `removingPercentEncoding`).
+    static func percentDecoded(_ s: String) -> String? {
+        guard s.utf8.contains(UInt8(ascii: "%")) else { return s }
+        var bytes: [UInt8] = []
+        var rest = s.utf8[...]
+        while let byte = rest.popFirst() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            let digits = String(decoding: rest.prefix(2), as: UTF8.self)
+            guard digits.count == 2, digits.allSatisfy(\.isHexDigit), let value = UInt8(digits, radix: 16) else { return nil }
+            bytes.append(value)
+            rest = rest.dropFirst(2)
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     func header(_ name: String) -> String? { headers[name.lowercased()] }
@@ -55,7 +74,7 @@ public struct KubeRequest: Sendable {
     var wantsTable: Bool {
         guard let accept = header("accept") else { return false }
         return accept.split(separator: ",").contains { part in
-            let params = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let params = part.split(separator: ";").map { $0.trimmed { $0.isWhitespace && !$0.isNewline } }
             return params.contains("as=Table")
         }
     }
@@ -63,7 +82,7 @@ public struct KubeRequest: Sendable {
     /// The media type without parameters, lower-cased.
     var contentType: String {
         let raw = header("content-type") ?? ""
-        return (raw.split(separator: ";").first.map(String.init) ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        return (raw.split(separator: ";").first.map(String.init) ?? "").trimmed { $0.isWhitespace && !$0.isNewline }.lowercased()
     }
 }
 

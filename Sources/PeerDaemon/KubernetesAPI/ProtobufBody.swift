@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ResourceModel
 
 /// kubectl 1.32 sends `application/vnd.kubernetes.protobuf` bodies for its built-in generators

@@ -1,5 +1,9 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ResourceModel
 import Sodium
 
@@ -64,8 +68,8 @@ enum ClusterKeys {
     /// A new admin token: 32 random bytes, base64url without padding (safe in headers and YAML).
     static func newToken() throws(SodiumError) -> String {
         Sodium.base64Encode(try Sodium.randomBytes(count: 32))
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+            .replacing("+", with: "-").replacing("/", with: "_")
+            .replacing("=", with: "")
     }
 
     static func tokenHash(_ token: String) -> [UInt8] {

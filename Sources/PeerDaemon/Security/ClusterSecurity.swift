@@ -1,5 +1,9 @@
 import Consensus
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Gossip
 import Logging
 import NIOSSL
@@ -280,7 +284,8 @@ extension ClusterSecurity {
         var host = configuration.bindAddress
         if host == "0.0.0.0" { host = "127.0.0.1" }
         if host == "::" { host = "::1" }
-        if host.contains(":") { host = "[\(host)]" }
+        // A Character, so the stdlib answers (the String overload resolves to Foundation's NSString bridge).
+        if host.contains(Character(":")) { host = "[\(host)]" }
         return "\(secure ? "https" : "http")://\(host):\(configuration.apiPort)"
     }
 
