@@ -11,15 +11,19 @@ struct LeaderDuties: Service {
     let kubernetes: KubernetesAPI
     /// Gossip's members (the nodes Placement schedules onto); nil runs the bootstrap duties only.
     var members: (@Sendable () -> [MemberState])?
+    /// Gossip's membership changes: Placement keeps the nodes when they happen instead of looking each second.
+    var membershipEvents: (@Sendable () -> AsyncStream<MembershipEvent>)?
     var placement = PlacementSettings()
     var name = "peer"
     let logger: Logger
 
     init(consensus: ConsensusNode, kubernetes: KubernetesAPI, members: (@Sendable () -> [MemberState])? = nil,
+         membershipEvents: (@Sendable () -> AsyncStream<MembershipEvent>)? = nil,
          placement: PlacementSettings = PlacementSettings(), name: String = "peer", logger: Logger) {
         self.consensus = consensus
         self.kubernetes = kubernetes
         self.members = members
+        self.membershipEvents = membershipEvents
         self.placement = placement
         self.name = name
         self.logger = logger
@@ -49,8 +53,10 @@ struct LeaderDuties: Service {
                 }
                 if running == nil, let members {
                     let (consensus, kubernetes, placement, name, logger) = (consensus, kubernetes, placement, name, logger)
+                    let membershipEvents = membershipEvents
                     running = (status.term, Task {
-                        var run = PlacementRun(consensus: consensus, kubernetes: kubernetes, members: members, settings: placement,
+                        var run = PlacementRun(consensus: consensus, kubernetes: kubernetes, members: members,
+                                               membershipEvents: membershipEvents, settings: placement,
                                                reportingInstance: name, logger: logger)
                         await run.run()
                     })

@@ -75,6 +75,7 @@ public struct Peer: Sendable {
                              nodeName: configuration.name, logger: logger)
         }
         let leaderDuties = LeaderDuties(consensus: consensus.node, kubernetes: kubernetes, members: { gossip.node.members },
+                                        membershipEvents: { gossip.node.events() },
                                         placement: PlacementSettings(configuration), name: configuration.name, logger: logger)
         // Shutdown runs in reverse: the API stops taking requests, the node agent lets go of its containers (they
         // keep running), Raft syncs and stops, and gossip says goodbye last so the others record `left` rather

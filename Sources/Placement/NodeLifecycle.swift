@@ -66,24 +66,45 @@ public enum NodeLifecycle {
         }
 
         // 3. Eviction after the grace period (or a pod's own tolerationSeconds).
-        guard let taintKey, let since = ready?.lastTransitionTime.flatMap(Timestamp.parse) else { return actions }
-        let taint = Taint(key: taintKey, effect: "NoExecute")
-        for pod in pods where pod.view.spec?.nodeName == name && pod.isActive {
-            let toleration = (pod.view.spec?.tolerations ?? []).first { $0.tolerates(taint) }
-            let after: Int64
-            if let toleration {
-                guard let seconds = toleration.tolerationSeconds else { continue }  // tolerates forever
-                after = seconds
-            } else {
-                after = configuration.evictionGracePeriodSeconds
-            }
-            guard now >= since + after else { continue }
+        for (pod, at) in evictions(n, name: name, pods: pods, configuration: configuration) where now >= at {
             let namespace = pod.meta.namespace ?? "default"
             actions.append(.delete(kind: "Pod", namespace: namespace, name: pod.name, uid: pod.uid))
             actions.append(.event(EventRecord(involvedObject: ObjectReference(apiVersion: "v1", kind: "Pod", namespace: namespace, name: pod.name, uid: pod.uid),
                                               reason: "TaintManagerEviction", message: "Marking for deletion Pod \(namespace)/\(pod.name)", type: .normal)))
         }
         return actions
+    }
+
+    /// The active pods on a not-ready node that its `NoExecute` taint evicts, each with the moment it falls
+    /// due: the Ready condition's last transition plus the grace period, or the pod's own tolerationSeconds.
+    /// Pods that tolerate the taint forever are not listed; nothing is while the node is Ready.
+    static func evictions(_ n: Observed<Node>, name: String, pods: [ObservedPod],
+                          configuration: Configuration) -> [(pod: ObservedPod, at: Int64)] {
+        let ready = n.view.status?.conditions?.first(ofType: "Ready")
+        let taintKey: String? = switch ready?.status { case "True"?: nil; case "False"?: notReadyTaintKey; default: unreachableTaintKey }
+        guard let taintKey, let since = ready?.lastTransitionTime.flatMap(Timestamp.parse) else { return [] }
+        let taint = Taint(key: taintKey, effect: "NoExecute")
+        var out: [(pod: ObservedPod, at: Int64)] = []
+        for pod in pods where pod.view.spec?.nodeName == name && pod.isActive {
+            let toleration = (pod.view.spec?.tolerations ?? []).first { $0.tolerates(taint) }
+            if let toleration {
+                guard let seconds = toleration.tolerationSeconds else { continue }  // tolerates forever
+                out.append((pod, since + seconds))
+            } else {
+                out.append((pod, since + configuration.evictionGracePeriodSeconds))
+            }
+        }
+        return out
+    }
+
+    /// The first moment after `now` at which `reconcile`, given these same inputs, would act: the next
+    /// eviction falling due. nil when only a change of the inputs (the node, its pods, gossip's verdict) can
+    /// make it act. A shell runs the step on those changes and at this deadline instead of on a fixed tick.
+    public static func nextDeadline(_ node: JSONValue, pods: [ObservedPod], now: Int64,
+                                    configuration: Configuration = Configuration()) -> Int64? {
+        guard let n = Observed<Node>(node) else { return nil }
+        let name = n.view.metadata?.name ?? ""
+        return evictions(n, name: name, pods: pods, configuration: configuration).map(\.at).filter { $0 > now }.min()
     }
 
     /// When the step should run again for this node to evict on time (nil: nothing pending).

@@ -38,8 +38,8 @@ final class ConsensusDriver {
     var nextChunkedFrame: UInt64 = 0
     /// Membership changes refused only because another one is in flight.
     var retryAdmin: [AdminRequest] = []
-    /// Peers' addresses, asked of the resolver (gossip's member list, behind its lock) once per tick at
-    /// most instead of once per message.
+    /// Peers' addresses, asked of the resolver (gossip's member list, behind its lock) once per election
+    /// timeout at most instead of once per message.
     var addresses: [UInt64: PeerAddress] = [:]
     var addressesResolvedAt: UInt64 = 0
 
@@ -434,7 +434,9 @@ final class ConsensusDriver {
     }
 
     func address(of peer: UInt64) -> PeerAddress? {
-        if addressesResolvedAt != ticks {
+        // Kept for an election timeout: a leader's heartbeats asked every turn, and each ask copies and scans
+        // gossip's whole member list. A peer that moved is reached within that; one not found is asked again.
+        if ticks >= addressesResolvedAt + UInt64(max(1, node.settings.electionTicks)) || ticks < addressesResolvedAt {
             addressesResolvedAt = ticks
             addresses = [:]
         }
@@ -575,11 +577,14 @@ final class ConsensusDriver {
             id: node.id, role: ConsensusRole(raft.role), term: raft.term, leader: raft.leader,
             commitIndex: raft.commitIndex, appliedIndex: appliedIndex, voters: m.voters, learners: m.learners)
         let leaderless = ticksWithoutLeader >= leaderlessTicks
+        let answersMayWait = raft.role == .leader && raft.ticksUntilDue > 1 && parked.isEmpty && rounds.isEmpty && unroundedReads.isEmpty
+            && confirmedAhead.isEmpty && configWaiters.isEmpty && retryAdmin.isEmpty
         let revision = storeRevision
         let (woken, roleWoken) = node.shared.withLockedValue { s -> ([RevisionWaiter], [RoleWaiter]) in
             s.status = status
             s.progress = progress
             s.leaderless = leaderless
+            s.heartbeatAnswersMayWait = answersMayWait
             var roleWoken: [RoleWaiter] = []
             if !s.roleWaiters.isEmpty {
                 for (k, w) in s.roleWaiters where w.role != status.role || w.term != status.term {

@@ -252,6 +252,10 @@ public final class ConsensusNode: Sendable {
         shared.withLockedValue { s in
             guard s.phase != .stopped else { return }
             s.inbound.append((peer, frame))
+            // An idle leader takes its heartbeats' answers on its next heartbeat turn (at most heartbeatTicks
+            // away) instead of waking once for each: they only tell it the followers are there.
+            if s.heartbeatAnswersMayWait && s.proposalWaiters.isEmpty && s.readWaiters.isEmpty
+                && ConsensusFrame.isHeartbeatResponse(frame) { return }
             s.wakeLoop()
         }
     }
@@ -337,6 +341,9 @@ struct Shared {
     var progress: [UInt64: UInt64] = [:]
     /// No leader known for longer than an election timeout: fail fast instead of queueing.
     var leaderless = false
+    /// This node leads and nothing it holds waits on an answer (no read round, parked proposal or
+    /// membership change): a heartbeat's answer need not wake the loop.
+    var heartbeatAnswersMayWait = false
 
     var hasWork: Bool {
         ticks > 0 || !inbound.isEmpty || !proposals.isEmpty || !reads.isEmpty || !admin.isEmpty

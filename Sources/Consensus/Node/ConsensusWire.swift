@@ -37,6 +37,11 @@ enum ConsensusFrame: Equatable {
         return out
     }
 
+    /// A heartbeat's answer, told from the frame's header without decoding it.
+    static func isHeartbeatResponse(_ frame: [UInt8]) -> Bool {
+        frame.count >= 4 && frame[0] == version && frame[1] == Kind.raft.rawValue && RaftMessage.isHeartbeatResponse(frame[2...])
+    }
+
     func encode() -> [UInt8] {
         switch self {
         case .raft(let m):

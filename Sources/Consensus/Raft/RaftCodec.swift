@@ -217,6 +217,11 @@ extension RaftMessage {
              heartbeat, heartbeatResponse, installSnapshot, timeoutNow, readIndex, readIndexResponse
     }
 
+    /// Whether an encoded message is a heartbeat's answer, read from its header alone.
+    static func isHeartbeatResponse(_ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.count >= 2 && bytes[bytes.startIndex] == RaftWire.version && bytes[bytes.startIndex + 1] == Tag.heartbeatResponse.rawValue
+    }
+
     public func encode() -> [UInt8] {
         var w = RaftWireWriter()
         w.u8(RaftWire.version)

@@ -19,6 +19,8 @@ struct ObjectMirror {
     }
 
     static let kinds = ["Pod", "Node", "Deployment", "ReplicaSet", "DaemonSet", "Job"]
+    /// The kinds the controllers reconcile (and resync).
+    static let controllerKinds = ["Deployment", "ReplicaSet", "DaemonSet", "Job"]
     static let infos: [ResourceInfo] = kinds.compactMap(ResourceRegistry.lookup(kind:))
     static let prefixes: [(prefix: String, info: ResourceInfo)] = infos.map { (ObjectKeys.prefix($0, namespace: nil), $0) }
 

@@ -24,6 +24,8 @@ struct PlacementRun {
     let consensus: ConsensusNode
     let kubernetes: KubernetesAPI
     let members: @Sendable () -> [MemberState]
+    /// Gossip's membership changes, subscribed afresh for each wait; nil: the members are looked at each second.
+    let membershipEvents: (@Sendable () -> AsyncStream<MembershipEvent>)?
     let settings: PlacementSettings
     let logger: Logger
 
@@ -46,15 +48,24 @@ struct PlacementRun {
     var garbageDue = true
     var lastResync: Int64 = 0
     var lastNodeSync: Int64 = 0
+    /// Nodes are kept from gossip when the members, a Node or a bound pod change, or at the deadline the
+    /// last pass computed (an eviction falling due): an idle cluster's leader then does no node work at all.
+    var nodeSchedule = ReconcileSchedule()
+    /// The members the last pass saw (gossip's list is replaced, not edited, so an unchanged one compares
+    /// by identity).
+    var lastMembers: [MemberState]?
+    var membershipRecheckAt: Int64?
     /// When this term's placement started listing.
     var startedAt: Int64 = 0
     var podKind: ResourceInfo
 
-    init(consensus: ConsensusNode, kubernetes: KubernetesAPI, members: @escaping @Sendable () -> [MemberState], settings: PlacementSettings,
+    init(consensus: ConsensusNode, kubernetes: KubernetesAPI, members: @escaping @Sendable () -> [MemberState],
+         membershipEvents: (@Sendable () -> AsyncStream<MembershipEvent>)? = nil, settings: PlacementSettings,
          reportingInstance: String, logger: Logger) {
         self.consensus = consensus
         self.kubernetes = kubernetes
         self.members = members
+        self.membershipEvents = membershipEvents
         self.settings = settings
         self.logger = logger
         mirror = ObjectMirror(codec: kubernetes.codec)
@@ -78,8 +89,6 @@ struct PlacementRun {
         logger.info("placement running", metadata: ["revision": "\(mirror.revision)", "pods": "\(mirror.pods.count)",
                                                      "nodes": "\(cache.nodeCount)"])
         while !Task.isCancelled {
-            await waitForChange()
-            if Task.isCancelled { return }
             do {
                 try await pull()
             } catch {
@@ -90,30 +99,84 @@ struct PlacementRun {
                 }
             }
             let now = kubernetes.now()
-            if now != lastNodeSync {
+            if let at = membershipRecheckAt, now >= at { membershipRecheckAt = nil }
+            let seen = members()
+            if seen != lastMembers {
+                lastMembers = seen
+                nodeSchedule.inputsChanged()
+            }
+            if now != lastNodeSync && nodeSchedule.isDue(now: now) {
                 lastNodeSync = now
-                await syncNodes(now: now)
+                await syncNodes(seen, now: now)
             }
             await schedulePending(now: now)
             await reconcileControllers(now: now)
             await collectGarbage()
             await flushEvents(now: now)
+            if await waitForChange(atMost: longestWait(now: now)) {
+                // Gossip tells its subscribers just before it publishes the new list: look at it again a second later.
+                nodeSchedule.inputsChanged()
+                membershipRecheckAt = kubernetes.now() + 1
+            }
+            if Task.isCancelled { return }
         }
     }
 
     // MARK: Following the store
 
-    func waitForChange() async {
+    /// How long the next wait may last: until the first timed duty (a node deadline, the controllers'
+    /// resync while they have objects, a retry of unschedulable pods), at most `longestIdleWait`.
+    func longestWait(now: Int64) -> Duration {
+        var at = now + Self.longestIdleWait
+        if let due = nodeSchedule.dueAt { at = min(at, max(due, lastNodeSync + 1)) }
+        if let recheck = membershipRecheckAt { at = min(at, recheck) }
+        if ObjectMirror.controllerKinds.contains(where: { !mirror.entries($0).isEmpty }) {
+            at = min(at, lastResync + settings.resyncSeconds)
+        }
+        for key in pending {
+            // A pending pod without a failure was not written (a conflict, no leader): try again soon.
+            guard let failedAt = unschedulable[key] else { return Self.soonRetry }
+            at = min(at, failedAt + settings.unschedulableRetrySeconds)
+        }
+        // Whole seconds from `now` (the clock's floor) never wake before `at`.
+        return at <= now ? Self.soonRetry : .seconds(at - now)
+    }
+
+    /// An idle leader's longest sleep: every duty is woken by a change or a deadline, this only bounds a miss.
+    static let longestIdleWait: Int64 = 30
+    static let soonRetry: Duration = .milliseconds(500)
+
+    /// Waits for a store change, a membership change or `period`, whichever comes first; true when gossip's
+    /// membership changed.
+    func waitForChange(atMost period: Duration) async -> Bool {
         let revision = mirror.revision
         let consensus = self.consensus
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { _ = try? await consensus.waitForRevision(after: revision) }
-            group.addTask { try? await Task.sleep(for: .milliseconds(500)) }
-            _ = await group.next()
+        // Subscribed before the list is compared, so that no change falls between the two.
+        let events = membershipEvents?()
+        let period = events == nil ? min(period, .seconds(1)) : period
+        if events != nil, members() != lastMembers { return true }
+        let membership = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                _ = try? await consensus.waitForRevision(after: revision)
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(for: period)
+                return false
+            }
+            if let events {
+                group.addTask {
+                    for await _ in events { return true }
+                    return false
+                }
+            }
+            let first = await group.next() ?? false
             group.cancelAll()
+            return first
         }
         // Let a burst of writes land together: one pass then handles them all.
         try? await Task.sleep(for: .milliseconds(5))
+        return membership
     }
 
     mutating func relist() async throws {
@@ -134,6 +197,7 @@ struct PlacementRun {
         dirtyJobs = Set(mirror.entries("Job").keys)
         dirtyDaemonSets = Set(mirror.entries("DaemonSet").keys)
         garbageDue = true
+        nodeSchedule.inputsChanged()
     }
 
     /// Applies every event up to the store's current revision.
@@ -159,6 +223,8 @@ struct PlacementRun {
         if change.new == nil || change.new?["metadata"]?["deletionTimestamp"] != nil { garbageDue = true }
         switch change.kind {
         case "Pod":
+            // A bound pod counts for its node's evictions, and for the pods of nodes that are gone.
+            if change.new?["spec"]?["nodeName"] != nil || change.old?["spec"]?["nodeName"] != nil { nodeSchedule.inputsChanged() }
             if let pod = mirror.pods[change.key] {
                 let bound = !(pod.view.spec?.nodeName ?? "").isEmpty
                 if bound {
@@ -177,6 +243,7 @@ struct PlacementRun {
             }
             markOwnerDirty(meta, namespace: namespace)
         case "Node":
+            nodeSchedule.inputsChanged()
             if let json = change.new, let node = try? json.decode(Node.self) {
                 cache.upsertNode(node)
             } else if let name = change.old?["metadata"]?["name"]?.stringValue {
@@ -431,9 +498,9 @@ struct PlacementRun {
 
     static let membershipSettleSeconds: Int64 = 15
 
-    mutating func syncNodes(now: Int64) async {
+    mutating func syncNodes(_ members: [MemberState], now: Int64) async {
         var byName: [String: MemberState] = [:]
-        for member in members() {
+        for member in members {
             guard let name = member.metadata.entries["name"], !name.isEmpty else { continue }
             // A restarted peer may appear twice (old address dead, new alive): the live one speaks for the node.
             if let seen = byName[name], seen.status.isLive || !member.status.isLive && seen.status != .left { continue }
@@ -445,6 +512,10 @@ struct PlacementRun {
         }
         let lifecycle = NodeLifecycle.Configuration(evictionGracePeriodSeconds: settings.nodeGracePeriodSeconds)
         var actions: [ControllerAction] = []
+        var next: Int64?
+        func deadline(_ at: Int64?) { if let at { next = min(next ?? at, at) } }
+        let settled = now - startedAt >= Self.membershipSettleSeconds
+        if !settled { deadline(startedAt + Self.membershipSettleSeconds) }
         let nodes = mirror.entries("Node")
         for (name, member) in byName.sorted(by: { $0.key < $1.key }) {
             guard let desired = NodeCapacity.desired(member), let key = ObjectMirror.key(kind: "Node", namespace: nil, name: name) else { continue }
@@ -469,16 +540,18 @@ struct PlacementRun {
             let health: NodeLifecycle.Health = member.status.isLive ? .alive : .dead
             let pods = (podsOnNode[name] ?? []).sorted { $0.name < $1.name }
             actions += NodeLifecycle.reconcile(node, health: health, pods: pods, now: now, configuration: lifecycle)
+            deadline(NodeLifecycle.nextDeadline(node, pods: pods, now: now, configuration: lifecycle))
         }
         // Nodes gossip no longer knows of at all. A leader that has just started may not have heard of every
         // member yet: it waits before calling their nodes unknown.
-        for key in nodes.keys.sorted() where now - startedAt >= Self.membershipSettleSeconds {
+        for key in nodes.keys.sorted() where settled {
             guard let node = nodes[key]?.json, let name = node["metadata"]?["name"]?.stringValue, byName[name] == nil else { continue }
             actions += NodeLifecycle.reconcile(node, health: nil, pods: podsOnNode[name] ?? [], now: now, configuration: lifecycle)
+            deadline(NodeLifecycle.nextDeadline(node, pods: podsOnNode[name] ?? [], now: now, configuration: lifecycle))
         }
         // Pods bound to a node that is gone (its peer left the cluster) run nowhere: delete them so their
         // controllers replace them, as kube-controller-manager's pod garbage collector does.
-        if now - startedAt >= Self.membershipSettleSeconds {
+        if settled {
             for (name, pods) in podsOnNode.sorted(by: { $0.key < $1.key }) {
                 guard let key = ObjectMirror.key(kind: "Node", namespace: nil, name: name), nodes[key] == nil,
                       byName[name].map({ $0.status == .left }) ?? true else { continue }
@@ -492,6 +565,7 @@ struct PlacementRun {
                 }
             }
         }
+        nodeSchedule.ran(now: now, acted: !actions.isEmpty, next: next)
         if !actions.isEmpty { await execute(actions, now: now) }
     }
 
