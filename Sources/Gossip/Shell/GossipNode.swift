@@ -225,14 +225,14 @@ public final class GossipNode: Sendable {
                 }
             }
             directives += instance.tick(now: now(), rng: &rng)
+            var events: [MembershipEvent] = []
             for directive in directives {
                 switch directive {
                 case .send(let packet, let destination, let transport):
                     send(packet, to: destination, transport: transport, datagramSocket: datagramSocket, resolved: &resolved)
                 case .event(let event):
                     log(event)
-                    let subscribers = shared.withLockedValue { Array($0.subscribers.values) }
-                    for subscriber in subscribers { subscriber.yield(event) }
+                    events.append(event)
                 case .scheduleTick:
                     break // the loop always wakes at `instance.nextDeadline`
                 }
@@ -244,6 +244,11 @@ public final class GossipNode: Sendable {
             if published != (instance.revision, instance.localHealthMultiplier) {
                 published = (instance.revision, instance.localHealthMultiplier)
                 publish(instance)
+            }
+            // After the list is published: a subscriber that reads `members` on an event sees the change.
+            if !events.isEmpty {
+                let subscribers = shared.withLockedValue { Array($0.subscribers.values) }
+                for event in events { for subscriber in subscribers { subscriber.yield(event) } }
             }
             // Done leaving once the news is out, or nobody is left to hear it.
             if let continuation = leaving, !instance.hasPendingBroadcasts || instance.memberCount <= 1 || now() >= leaveDeadline {

@@ -54,7 +54,6 @@ struct PlacementRun {
     /// The members the last pass saw (gossip's list is replaced, not edited, so an unchanged one compares
     /// by identity).
     var lastMembers: [MemberState]?
-    var membershipRecheckAt: Int64?
     /// When this term's placement started listing.
     var startedAt: Int64 = 0
     var podKind: ResourceInfo
@@ -99,7 +98,6 @@ struct PlacementRun {
                 }
             }
             let now = kubernetes.now()
-            if let at = membershipRecheckAt, now >= at { membershipRecheckAt = nil }
             let seen = members()
             if seen != lastMembers {
                 lastMembers = seen
@@ -113,11 +111,8 @@ struct PlacementRun {
             await reconcileControllers(now: now)
             await collectGarbage()
             await flushEvents(now: now)
-            if await waitForChange(atMost: longestWait(now: now)) {
-                // Gossip tells its subscribers just before it publishes the new list: look at it again a second later.
-                nodeSchedule.inputsChanged()
-                membershipRecheckAt = kubernetes.now() + 1
-            }
+            // A membership change shows in `members()` at the next pass (gossip publishes the list first).
+            await waitForChange(atMost: longestWait(now: now))
             if Task.isCancelled { return }
         }
     }
@@ -129,7 +124,6 @@ struct PlacementRun {
     func longestWait(now: Int64) -> Duration {
         var at = now + Self.longestIdleWait
         if let due = nodeSchedule.dueAt { at = min(at, max(due, lastNodeSync + 1)) }
-        if let recheck = membershipRecheckAt { at = min(at, recheck) }
         if ObjectMirror.controllerKinds.contains(where: { !mirror.entries($0).isEmpty }) {
             at = min(at, lastResync + settings.resyncSeconds)
         }
@@ -146,37 +140,25 @@ struct PlacementRun {
     static let longestIdleWait: Int64 = 30
     static let soonRetry: Duration = .milliseconds(500)
 
-    /// Waits for a store change, a membership change or `period`, whichever comes first; true when gossip's
-    /// membership changed.
-    func waitForChange(atMost period: Duration) async -> Bool {
+    /// Waits for a store change, a membership change or `period`, whichever comes first.
+    func waitForChange(atMost period: Duration) async {
         let revision = mirror.revision
         let consensus = self.consensus
         // Subscribed before the list is compared, so that no change falls between the two.
         let events = membershipEvents?()
         let period = events == nil ? min(period, .seconds(1)) : period
-        if events != nil, members() != lastMembers { return true }
-        let membership = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                _ = try? await consensus.waitForRevision(after: revision)
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: period)
-                return false
-            }
+        if events != nil, members() != lastMembers { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await consensus.waitForRevision(after: revision) }
+            group.addTask { try? await Task.sleep(for: period) }
             if let events {
-                group.addTask {
-                    for await _ in events { return true }
-                    return false
-                }
+                group.addTask { for await _ in events { return } }
             }
-            let first = await group.next() ?? false
+            _ = await group.next()
             group.cancelAll()
-            return first
         }
         // Let a burst of writes land together: one pass then handles them all.
         try? await Task.sleep(for: .milliseconds(5))
-        return membership
     }
 
     mutating func relist() async throws {
