@@ -1,5 +1,5 @@
 import Logging
-import Yams
+import ResourceModel
 
 /// Reads a peer's YAML configuration strictly: an unknown key or a value of the wrong type is an error that
 /// names the file, the line and the key, because a silently ignored typo is how clusters end up half-configured.
@@ -15,20 +15,20 @@ public enum ConfigurationFile {
     }
 
     public static func parse(_ text: String, source: String, onto base: PeerConfiguration = PeerConfiguration()) throws(ConfigurationError) -> PeerConfiguration {
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLReader.parseDocument(text)
         } catch {
             throw ConfigurationError(source: source, key: nil, message: "not valid YAML: \(error)")
         }
         guard let root else { return base } // an empty file keeps the defaults
-        guard case .mapping(let mapping) = root else {
+        guard case .mapping(let mapping) = root.kind else {
             throw ConfigurationError(source: source, key: nil, message: "the top level must be a mapping of keys to values")
         }
         var config = base
         for (keyNode, value) in mapping {
-            guard let key = keyNode.string else {
-                throw ConfigurationError(source: source, key: nil, message: "line \(keyNode.mark?.line ?? 0): keys must be strings")
+            guard let key = keyNode.scalarText else {
+                throw ConfigurationError(source: source, key: nil, message: "line \(keyNode.line): keys must be strings")
             }
             let field = Field(source: source, key: key, node: value)
             switch key {
@@ -72,53 +72,52 @@ public enum ConfigurationFile {
     struct Field {
         let source: String
         let key: String
-        let node: Node
+        let node: YAMLNode
 
         func error(_ message: String) -> ConfigurationError {
-            let line = node.mark.map { "line \($0.line): " } ?? ""
-            return ConfigurationError(source: source, key: key, message: line + message)
+            ConfigurationError(source: source, key: key, message: "line \(node.line): " + message)
         }
 
         func string() throws(ConfigurationError) -> String {
-            guard case .scalar(let scalar) = node else { throw error("expected a string") }
-            return scalar.string
+            guard let text = node.scalarText else { throw error("expected a string") }
+            return text
         }
 
         func bool() throws(ConfigurationError) -> Bool {
-            guard case .scalar = node, let value = node.bool else { throw error("expected true or false") }
+            guard let value = ConfigurationFile.bool(node) else { throw error("expected true or false") }
             return value
         }
 
         func port() throws(ConfigurationError) -> Int {
-            guard case .scalar = node, let value = node.int else { throw error("expected a port number") }
+            guard let value = ConfigurationFile.int(node) else { throw error("expected a port number") }
             guard (1...65535).contains(value) else { throw error("\(value) is out of range (1-65535)") }
             return value
         }
 
         func int() throws(ConfigurationError) -> Int {
-            guard case .scalar = node, let value = node.int else { throw error("expected a whole number") }
+            guard let value = ConfigurationFile.int(node) else { throw error("expected a whole number") }
             return value
         }
 
         func strings() throws(ConfigurationError) -> [String] {
-            guard case .sequence(let sequence) = node else { throw error("expected a list of strings") }
+            guard case .sequence(let sequence) = node.kind else { throw error("expected a list of strings") }
             var result: [String] = []
             for item in sequence {
-                guard case .scalar(let scalar) = item else { throw error("expected a list of strings") }
-                result.append(scalar.string)
+                guard let text = item.scalarText else { throw error("expected a list of strings") }
+                result.append(text)
             }
             return result
         }
 
         /// `imageTrust`: a list of mappings with `prefix`, `namespaces`, `keys` and `mode`.
         func trustRules() throws(ConfigurationError) -> [ImageTrustRule] {
-            guard case .sequence(let sequence) = node else { throw error("expected a list of {prefix, namespaces, keys, mode}") }
+            guard case .sequence(let sequence) = node.kind else { throw error("expected a list of {prefix, namespaces, keys, mode}") }
             var rules: [ImageTrustRule] = []
             for (i, item) in sequence.enumerated() {
-                guard case .mapping(let mapping) = item else { throw error("entry \(i): expected a mapping with prefix, namespaces, keys and mode") }
+                guard case .mapping(let mapping) = item.kind else { throw error("entry \(i): expected a mapping with prefix, namespaces, keys and mode") }
                 var rule = ImageTrustRule()
                 for (keyNode, value) in mapping {
-                    let name = keyNode.string ?? ""
+                    let name = keyNode.scalarText ?? ""
                     let inner = Field(source: source, key: "\(key)[\(i)].\(name)", node: value)
                     switch name {
                     case "prefix": rule.prefix = try inner.string()
@@ -141,6 +140,44 @@ public enum ConfigurationFile {
             }
             return level
         }
+    }
+
+    /// The booleans the configuration has always accepted (YAML 1.1's words as well as 1.2's), written plainly
+    /// or tagged `!!bool`; a quoted or `!!str` value is a string, not a boolean.
+    static func bool(_ node: YAMLNode) -> Bool? {
+        guard let text = node.scalarText, node.tag == .bool || (node.tag == nil && node.scalarStyle == .plain) else { return nil }
+        switch text {
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return true
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return false
+        default: return nil
+        }
+    }
+
+    /// The whole numbers the configuration has always accepted, from a plain value: decimal with an optional sign,
+    /// `_` separators, `0x`, `0o`, `0b` and a leading `0` (octal), and base 60 (`1:30`).
+    static func int(_ node: YAMLNode) -> Int? {
+        guard let raw = node.scalarText, node.scalarStyle == .plain else { return nil }
+        let text = raw.filter { $0 != "_" }
+        if text == "0" { return 0 }
+        let negative = text.hasPrefix("-")
+        let signed = negative || text.hasPrefix("+")
+        let digits = text.dropFirst(signed ? 1 : 0)
+        let sign = negative ? "-" : ""
+        for (prefix, radix) in [("0x", 16), ("0b", 2), ("0o", 8), ("0", 8)] where digits.hasPrefix(prefix) {
+            return Int(sign + digits.dropFirst(prefix.count), radix: radix)
+        }
+        if digits.contains(":") {
+            var value = 0
+            for part in digits.split(separator: ":", omittingEmptySubsequences: false) {
+                guard let component = Int(part) else { return nil }
+                let (shifted, overflow) = value.multipliedReportingOverflow(by: 60)
+                let (sum, overflow2) = shifted.addingReportingOverflow(component)
+                guard !overflow, !overflow2 else { return nil }
+                value = sum
+            }
+            return negative ? -value : value
+        }
+        return Int(text)
     }
 
     static func editDistance(_ a: String, _ b: String) -> Int {
