@@ -5,6 +5,7 @@ import PackageDescription
 // executes together, so an idle peer maps few code pages (docs/BENCHMARKS.md, "Idle RSS and the function order").
 let peerOrderFile = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/peer.order"
 // Keeps the private helper functions the order file cannot name in one place (see the file).
+let staticLibstdcxxDirectory = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/link"
 let privateTextScript = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/private-text.ld"
 
 let package = Package(
@@ -18,7 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // No traits: the defaults (FullFoundation, ConfigurationSupport) would link all of Foundation into every peer.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
@@ -29,8 +31,12 @@ let package = Package(
     ],
     targets: [
         // libsodium through pkg-config; `Sodium` is the only module allowed to touch it.
-        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        .target(name: "Sodium", dependencies: ["CSodium"]),
+        // The release peer links the static archive (only the functions it calls, no symbol tables to load).
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", providers: [.apt(["libsodium-dev"])]),
+        .target(name: "Sodium", dependencies: ["CSodium"], linkerSettings: [
+            .linkedLibrary("sodium", .when(configuration: .debug)),
+            .unsafeFlags(["-Xlinker", "-l:libsodium.a"], .when(configuration: .release)),
+        ]),
 
         // SWIM with Lifeguard: the pure core beside its UDP/TCP shell.
         .target(name: "Gossip", dependencies: [
@@ -98,16 +104,18 @@ let package = Package(
             "Sodium",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], exclude: ["peer.order", "private-text.ld"], linkerSettings: [
-            // Idle RSS (docs/BENCHMARKS.md, Gossip): a static Swift runtime and Foundation map only the code
+        ], exclude: ["peer.order", "private-text.ld", "link"], linkerSettings: [
+            // Idle RSS (docs/BENCHMARKS.md, Gossip): a static Swift runtime and FoundationEssentials map only the code
             // the peer uses; packed relative relocations and no exported Swift symbols keep the relocation and
             // symbol tables, which the dynamic loader reads at start, out of memory. Measured −9 MiB per peer.
             // The function order packs the code a running peer executes (names it no longer has are skipped).
             .unsafeFlags([
                 "-static-stdlib",
-                "-lFoundation", "-lCoreFoundation", "-lFoundationInternationalization", "-l_FoundationICU",
                 "-lFoundationEssentials", "-l_FoundationCShims", "-l_FoundationCollections",
-                "-lswiftSynchronization", "-lswiftDispatch", "-ldispatch", "-lBlocksRuntime", "-lstdc++", "-lm",
+                "-lswiftSynchronization", "-lswiftDispatch", "-ldispatch", "-lBlocksRuntime",
+                // -lstdc++ finds Sources/peer/link/libstdc++.so first, a linker script naming the static archive:
+                // the shared library's symbol tables and start-up cost 1 MiB of every peer.
+                "-L\(staticLibstdcxxDirectory)", "-lstdc++", "-lm",
                 "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
                 "-Xlinker", "--no-export-dynamic",
                 "-Xlinker", "--symbol-ordering-file=\(peerOrderFile)", "-Xlinker", "--no-warn-symbol-ordering",

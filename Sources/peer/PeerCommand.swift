@@ -136,7 +136,6 @@ struct Start: AsyncParsableCommand {
     }
 
     func run() async throws {
-        HostTimeZone.preferGMTWhenUTC()
         let configuration: PeerConfiguration
         do {
             configuration = try resolvedConfiguration()
