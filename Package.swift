@@ -4,8 +4,9 @@ import PackageDescription
 // The release peer's link order (written by scripts/peer-order): lld places the functions a running peer
 // executes together, so an idle peer maps few code pages (docs/BENCHMARKS.md, "Idle RSS and the function order").
 let peerOrderFile = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/peer.order"
-// Keeps the private helper functions the order file cannot name in one place (see the file).
+// Holds the linker script that points the release link's -lstdc++ at the static archive (see the peer target).
 let staticLibstdcxxDirectory = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/link"
+// Keeps the private helper functions the order file cannot name in one place (see the file).
 let privateTextScript = String(#filePath.dropLast("Package.swift".count)) + "Sources/peer/private-text.ld"
 
 let package = Package(
@@ -30,8 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // libsodium through pkg-config; `Sodium` is the only module allowed to touch it.
-        // The release peer links the static archive (only the functions it calls, no symbol tables to load).
+        // libsodium (Debian's libsodium-dev); `Sodium` is the only module allowed to touch it. The release peer
+        // links the static archive (only the functions it calls, no symbol tables for the loader to read).
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", providers: [.apt(["libsodium-dev"])]),
         .target(name: "Sodium", dependencies: ["CSodium"], linkerSettings: [
             .linkedLibrary("sodium", .when(configuration: .debug)),

@@ -26,8 +26,8 @@ enum PeerMain {
     }
 
     /// glibc gives each thread that allocates under contention an arena of its own, each keeping its own free
-    /// pages; a peer's heap is small and its allocations rare, so two arenas cost nothing measurable and save
-    /// about 0.25 MiB of every idle peer (issue #3). An operator's `MALLOC_ARENA_MAX` still wins.
+    /// pages. A peer's heap is small and its allocations few: two arenas save about 0.25 MiB of every idle peer
+    /// with no CPU cost the gossip benchmark can see (issue #3). An operator's `MALLOC_ARENA_MAX` still wins.
     static func limitMallocArenas() {
         #if canImport(Glibc)
         let arenaMax: Int32 = -8 // M_ARENA_MAX in <malloc.h>, which the Glibc module does not export
