@@ -97,15 +97,20 @@ final class ConsensusService: Service {
     func controlMembership() async {
         var deadSince: [UInt64: ContinuousClock.Instant] = [:]
         let gracePeriod: Duration = .seconds(30)
+        // After a change that committed, plan the next almost at once: 49 peers joining together used to take
+        // 49 s of one-a-second steps, the new cluster unsettled all along (issue #3's N = 50 window).
+        var stepCommitted = false
         while !Task.isCancelled {
             // Only the leader plans; the others sleep until the Raft loop reports a role change, not once a second.
             let current = node.status()
             if current.role != .leader {
                 deadSince = [:]
+                stepCommitted = false
                 _ = await node.waitForRoleChange(from: current.role, term: current.term)
                 continue
             }
-            try? await Task.sleep(for: .seconds(1))
+            try? await Task.sleep(for: stepCommitted ? .milliseconds(50) : .seconds(1))
+            stepCommitted = false
             let now = ContinuousClock.now
             var views: [MembershipPlanner.PeerView] = []
             for member in gossip.node.members {
@@ -140,6 +145,7 @@ final class ConsensusService: Service {
                     logger.notice("removing a Raft member", metadata: ["member": "\(id)", "reason": "\(reason)"])
                     try await node.removeMember(id)
                 }
+                stepCommitted = true
             } catch {
                 logger.info("membership change did not complete; will retry", metadata: ["step": "\(step)", "error": "\(error)"])
             }
