@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import NodeAgent
+import ResourceModel
 
 /// What the `peer` CLI asks a running peer, over its API: HTTPS with the cluster CA and the admin token
 /// from the peer's data directory, or plain HTTP when the peer runs with `--insecure-http`.
@@ -46,7 +47,7 @@ public struct PeerClient: Sendable {
             throw RequestError(description: "\(server)\(path) answered \(response.status): \(response.text.prefix(200))")
         }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(response.body))
+            return try JSONValue.decode(T.self, from: response.body)
         } catch {
             throw RequestError(description: "\(server)\(path) answered something that is not the expected JSON: \(error)")
         }

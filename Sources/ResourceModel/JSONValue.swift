@@ -483,7 +483,7 @@ extension JSONValue {
     /// Decodes a typed view; fields the view does not model are ignored (they stay in the tree).
     public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: serializedData())
+            return try JSONTreeDecoder().decode(T.self, from: self)
         } catch let error as DecodingError {
             throw TypedViewError.decoding(JSONValue.describe(error))
         }
@@ -491,9 +491,7 @@ extension JSONValue {
 
     /// Encodes a typed view to a tree (nil optionals are omitted).
     public static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return try JSONValue.parse(try encoder.encode(value))
+        try JSONTreeEncoder().encode(value)
     }
 
     static func describe(_ error: DecodingError) -> String {

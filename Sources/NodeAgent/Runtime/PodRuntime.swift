@@ -103,15 +103,14 @@ final class PodRuntime: Sendable {
         await pool.releaseLeftovers()
         var records: [String: Record] = [:]
         var sandboxes: [String: SandboxRecord] = [:]
-        let decoder = JSONDecoder()
         for uid in Files.list(directory + "/pods") {
             let pod = podDirectory(uid)
-            if let bytes = Files.read(pod + "/sandbox.json"), let sandbox = try? decoder.decode(SandboxRecord.self, from: Data(bytes)) {
+            if let bytes = Files.read(pod + "/sandbox.json"), let sandbox = try? JSONValue.decode(SandboxRecord.self, from: bytes) {
                 sandboxes[uid] = sandbox
             }
             for name in Files.list(pod + "/containers") {
                 if let bytes = Files.read(containerDirectory(uid, name) + "/state.json"),
-                   let record = try? decoder.decode(Record.self, from: Data(bytes)) {
+                   let record = try? JSONValue.decode(Record.self, from: bytes) {
                     records[record.id] = record
                 }
             }
@@ -228,9 +227,8 @@ final class PodRuntime: Sendable {
     }
 
     func persist(_ record: Record) {
-        let encoder = JSONEncoder()
-        guard let data = try? encoder.encode(record) else { return }
-        try? Files.write(containerDirectory(record.podUID, record.name) + "/state.json", [UInt8](data))
+        guard let data = try? JSONValue.encodeJSON(record) else { return }
+        try? Files.write(containerDirectory(record.podUID, record.name) + "/state.json", data)
     }
 
     // MARK: - Actions
@@ -284,7 +282,7 @@ final class PodRuntime: Sendable {
             try Files.write(dir + "/etc/resolv.conf", Files.read("/etc/resolv.conf") ?? [])
             let record = SandboxRecord(uid: uid, namespace: pod.metadata?.namespace ?? "default", name: pod.metadata?.name ?? "",
                                        ip: taken?.ip, createdAt: now, networkID: taken?.id)
-            try Files.write(dir + "/sandbox.json", [UInt8](try JSONEncoder().encode(record)))
+            try Files.write(dir + "/sandbox.json", try JSONValue.encodeJSON(record))
             logger.debug("pod sandbox ready", metadata: [
                 "pod": "\(uid)", "from": "\(taken == nil ? "new" : "pool")", "namespaces": "\(namespaced - began)",
                 "files": "\(ContinuousClock.now - namespaced)",
@@ -309,7 +307,7 @@ final class PodRuntime: Sendable {
                         s.sandboxes[uid]?.ip = ip
                         return s.sandboxes[uid]
                     }
-                    if let ready { try Files.write(dir + "/sandbox.json", [UInt8](try JSONEncoder().encode(ready))) }
+                    if let ready { try Files.write(dir + "/sandbox.json", try JSONValue.encodeJSON(ready)) }
                     return ip
                 } catch {
                     self.logger.warning("pod network failed", metadata: ["pod": "\(uid)", "error": "\(error)"])

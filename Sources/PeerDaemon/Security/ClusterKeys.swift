@@ -113,12 +113,11 @@ struct AuthorityRecord: Codable, Sendable, Equatable {
     }
 
     func encoded() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(self))
+        // Slashes stay escaped (`\/`): the bytes match what JSONEncoder wrote before.
+        try JSONValue.encodeJSON(self, options: [.sortedKeys])
     }
 
     static func decode(_ bytes: [UInt8]) throws -> AuthorityRecord {
-        try JSONDecoder().decode(AuthorityRecord.self, from: Data(bytes))
+        try JSONValue.decode(AuthorityRecord.self, from: bytes)
     }
 }
