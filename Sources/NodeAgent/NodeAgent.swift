@@ -101,7 +101,9 @@ public actor NodeAgent {
         var configuration = configuration
         // runc resolves relative paths against its own working directory.
         if !configuration.directory.hasPrefix("/") {
-            configuration.directory = FileManager.default.currentDirectoryPath + "/" + configuration.directory
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let cwd = getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "."
+            configuration.directory = cwd + "/" + configuration.directory
         }
         self.configuration = configuration
         self.logger = logger

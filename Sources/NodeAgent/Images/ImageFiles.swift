@@ -101,8 +101,31 @@ enum ImageFiles {
         return lstat(path, &s) == 0
     }
 
+    /// Removes a file, a symbolic link (never what it points to) or a whole directory tree, like `rm -rf`;
+    /// what cannot go (a busy mount point) stays and the rest goes.
     static func removeTree(_ path: String) {
-        try? FileManager.default.removeItem(atPath: path)
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            for name in list(path) ?? [] { removeTree(path + "/" + name) }
+            _ = rmdir(path)
+        } else {
+            _ = unlink(path)
+        }
+    }
+
+    /// The names in a directory (without "." and ".."), unsorted; nil when it cannot be read.
+    static func list(_ path: String) -> [String]? {
+        guard let directory = opendir(path) else { return nil }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// Identifies one version of a file: a rewrite in place or a replacement changes it.

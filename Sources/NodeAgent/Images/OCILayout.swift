@@ -35,10 +35,10 @@ struct OCILayout: Sendable {
         }
         if !ImageFiles.exists(indexPath) { try writeIndex([]) }
         // Leftovers of an interrupted import or unpack.
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory) {
+        if let names = ImageFiles.list(temporaryDirectory) {
             for name in names { ImageFiles.removeTree(temporaryDirectory + "/" + name) }
         }
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: layersDirectory) {
+        if let names = ImageFiles.list(layersDirectory) {
             for name in names where name.hasPrefix(".") { ImageFiles.removeTree(layersDirectory + "/" + name) }
         }
     }

@@ -74,10 +74,17 @@ enum Mounts {
 /// Small file helpers for the shells.
 enum Files {
     static func write(_ path: String, _ bytes: [UInt8], mode: Int = 0o644) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let parent = path.pathDeletingLastComponent()
+        if !parent.isEmpty { try makeDirectory(parent) }
         let temporary = path + ".tmp"
-        try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
+        guard fd >= 0 else { throw Mounts.Failure(description: "open \(temporary): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { ImageFiles.writeAll(fd, $0) }
+        close(fd)
+        guard written else {
+            unlink(temporary)
+            throw Mounts.Failure(description: "write \(temporary): \(String(cString: strerror(errno)))")
+        }
         chmod(temporary, mode_t(mode))
         guard rename(temporary, path) == 0 else {
             throw Mounts.Failure(description: "rename \(temporary): \(String(cString: strerror(errno)))")
@@ -114,12 +121,12 @@ enum Files {
     static func readText(_ path: String) -> String? { read(path).map { String(decoding: $0, as: UTF8.self) } }
 
     static func makeDirectory(_ path: String, mode: Int = 0o755) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+        try ImageFiles.makeDirectory(path, mode: mode_t(mode))
     }
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-    static func remove(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
+    static func remove(_ path: String) { ImageFiles.removeTree(path) }
 
-    static func list(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+    static func list(_ path: String) -> [String] { (ImageFiles.list(path) ?? []).sorted() }
 }
