@@ -7,13 +7,19 @@ import Foundation
 import Gossip
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import NodeAgent
+import enum ResourceModel.JSONValue
+import enum ResourceModel.Timestamp
 import ServiceLifecycle
 import Sodium
+import Synchronization
 
 /// The peer's HTTP endpoint. Every peer serves the whole cluster's API.
 struct APIServer: Sendable {
@@ -56,13 +62,20 @@ struct APIServer: Sendable {
             JSONResponse(value: gossip.node.members.map(MemberView.init))
         }
         router.get("v1/gossip") { _, _ in
-            GossipStatus(gossip.node)
+            JSONResponse(value: GossipStatus(gossip.node))
         }
         router.get("v1/gossip/keyring") { _, _ in
-            KeyringView(gossip.node.keyring)
+            JSONResponse(value: KeyringView(gossip.node.keyring))
         }
-        router.post("v1/gossip/keyring") { request, context in
-            let change = try await request.decode(as: KeyringChange.self, context: context)
+        router.post("v1/gossip/keyring") { request, _ in
+            let change: KeyringChange
+            do {
+                var request = request
+                let body = try await request.collectBody(upTo: 64 * 1024)
+                change = try JSONValue.decode(KeyringChange.self, from: Array(buffer: body))
+            } catch {
+                throw HTTPError(.badRequest, message: "the body must be {\"operation\": \"install|use|remove\", \"key\": base64}: \(error)")
+            }
             let key: SecretBoxKey
             do { key = try SecretBoxKey(base64: change.key) } catch {
                 throw HTTPError(.badRequest, message: "key: \(error)")
@@ -72,7 +85,7 @@ struct APIServer: Sendable {
             } catch let error as GossipKeyring.KeyringError {
                 throw HTTPError(.conflict, message: error.description)
             }
-            return KeyringView(gossip.node.keyring)
+            return JSONResponse(value: KeyringView(gossip.node.keyring))
         }
         KVAPI(consensus: consensus.node).register(on: router)
         if let images { registerDistributionRoutes(on: router, store: images) }
@@ -81,18 +94,61 @@ struct APIServer: Sendable {
         return router
     }
 
-    func application(tls: TLSConfiguration?) throws -> some ApplicationProtocol {
+    /// Serves the API until shutdown. What Hummingbird's `Application.run()` does, less its date cache: that
+    /// service formats the `Date` header through FoundationEssentials' Calendar every second, in every peer, which
+    /// kept ~0.3 MiB of calendar and locale code resident and woke the peer once a second (issue #3).
+    func serve(tls: TLSConfiguration?) async throws {
         let address = "\(configuration.bindAddress):\(configuration.apiPort)"
         let logger = self.logger
         let scheme = tls == nil ? "http" : "https"
         let responder = AccessResponder(inner: router().buildResponder(), security: security, metrics: metrics, logger: logger)
-        return Application(
-            responder: responder,
-            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
-            configuration: .init(address: .hostname(configuration.bindAddress, port: configuration.apiPort), serverName: "peer"),
-            onServerRunning: { _ in logger.info("API listening", metadata: ["address": "\(scheme)://\(address)"]) },
-            logger: logger
+        let builder: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let dateHeader = HTTPDateHeader()
+        let server = try builder.buildServer(
+            configuration: ServerConfiguration(address: .hostname(configuration.bindAddress, port: configuration.apiPort), serverName: "peer"),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: logger,
+            responder: { request, responseWriter, channel in
+                let context = BasicRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
+                var response: Response
+                do {
+                    response = try await responder.respond(to: request, context: context)
+                } catch let error as HTTPParserError {
+                    throw error
+                } catch {
+                    // The router turns errors it knows into responses; anything left is the server's fault.
+                    logger.debug("unhandled error", metadata: ["error": "\(error)"])
+                    response = Response(status: .internalServerError)
+                }
+                response.headers[.date] = dateHeader.current()
+                response.headers[.server] = "peer"
+                do {
+                    try await responseWriter.write(response: response.head, body: response.body)
+                } catch is HTTPParserError {
+                    // A parse error here must close the connection, not answer a second time.
+                    throw ResponseWriteFailed()
+                }
+            },
+            onServerRunning: { _ in logger.info("API listening", metadata: ["address": "\(scheme)://\(address)"]) }
         )
+        try await server.run()
+    }
+}
+
+struct ResponseWriteFailed: Error {}
+
+/// The `Date` response header, formatted at most once a second and only while requests arrive.
+final class HTTPDateHeader: Sendable {
+    private let cached = Mutex<(second: Int64, text: String)>((Int64.min, ""))
+
+    func current() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let second = Int64(now.tv_sec)
+        return cached.withLock { cache in
+            if cache.second != second { cache = (second, Timestamp.httpDate(epochSeconds: second)) }
+            return cache.text
+        }
     }
 }
 
@@ -104,7 +160,7 @@ struct APIService: Service {
     func run() async throws {
         guard let security = server.security else {
             recordURL(secure: false)
-            try await server.application(tls: nil).run()
+            try await server.serve(tls: nil)
             return
         }
         let material: ClusterSecurity.Material
@@ -117,7 +173,7 @@ struct APIService: Service {
         }
         let tls = try security.servingTLS(material)
         recordURL(secure: true)
-        try await server.application(tls: tls).run()
+        try await server.serve(tls: tls)
     }
 
     /// Where the local CLI finds this peer's API (`peer members`, `peer kubeconfig` default to it).
@@ -215,7 +271,7 @@ public struct MemberView: Codable, Sendable, Equatable {
 }
 
 /// This peer's own gossip health: what it dropped, how it feels (Lifeguard's local health).
-struct GossipStatus: ResponseEncodable {
+struct GossipStatus: Encodable, Sendable {
     var address: String
     var localHealthMultiplier: Int
     var packetsReceived: Int
@@ -244,7 +300,7 @@ struct KeyringChange: Decodable {
 }
 
 /// Fingerprints only: the keys themselves never leave the peer through the API.
-struct KeyringView: ResponseEncodable {
+struct KeyringView: Encodable, Sendable {
     var primary: String
     var keys: [String]
 

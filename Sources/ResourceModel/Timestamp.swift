@@ -9,6 +9,20 @@ public enum Timestamp {
         return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secs / 3600, 2)):\(pad(secs % 3600 / 60, 2)):\(pad(secs % 60, 2))Z"
     }
 
+    /// Formats whole seconds since the Unix epoch as an HTTP `Date` (RFC 9110's IMF-fixdate):
+    /// `Sun, 06 Nov 1994 08:49:37 GMT`.
+    public static func httpDate(epochSeconds: Int64) -> String {
+        let days = floorDiv(epochSeconds, 86_400)
+        let secs = epochSeconds - days * 86_400
+        let (y, m, d) = civil(fromDays: days)
+        // 1970-01-01 was a Thursday.
+        let weekday = Int((days % 7 + 7 + 4) % 7)
+        let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return "\(weekdays[weekday]), \(pad(d, 2)) \(months[Int(m) - 1]) \(pad(y, 4)) "
+            + "\(pad(secs / 3600, 2)):\(pad(secs % 3600 / 60, 2)):\(pad(secs % 60, 2)) GMT"
+    }
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into whole epoch seconds; nil if malformed.
     public static func parse(_ text: String) -> Int64? {
         let u = Array(text.utf8)

@@ -101,6 +101,26 @@ import Testing
 }
 
 @Suite struct TimestampTests {
+    @Test func httpDate() {
+        // RFC 9110's own example, the epoch, a leap day, and the second before the epoch.
+        #expect(Timestamp.httpDate(epochSeconds: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(Timestamp.httpDate(epochSeconds: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(Timestamp.httpDate(epochSeconds: 951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
+        #expect(Timestamp.httpDate(epochSeconds: -1) == "Wed, 31 Dec 1969 23:59:59 GMT")
+        #expect(Timestamp.httpDate(epochSeconds: 1_795_737_599) == "Thu, 26 Nov 2026 23:59:59 GMT")
+        // Every weekday, and the RFC 3339 form of the same instant agrees on the date and time.
+        var weekdays = Set<Substring>()
+        for day in Int64(20_000)..<20_007 {
+            let seconds = day * 86_400 + 12_345
+            let http = Timestamp.httpDate(epochSeconds: seconds)
+            weekdays.insert(http.prefix(3))
+            let rfc = Timestamp.format(epochSeconds: seconds)
+            #expect(http.hasSuffix(" 03:25:45 GMT"))
+            #expect(http.dropFirst(5).prefix(2) == rfc.dropFirst(8).prefix(2))
+        }
+        #expect(weekdays.count == 7)
+    }
+
     @Test func formatAndParse() {
         #expect(Timestamp.format(epochSeconds: 0) == "1970-01-01T00:00:00Z")
         #expect(Timestamp.format(epochSeconds: 1_714_564_800) == "2024-05-01T12:00:00Z")
