@@ -23,6 +23,17 @@ struct InProcessPeers: DistributionTransport {
     }
 }
 
+/// Another transport whose requests to some URLs fail as a dropped connection does.
+struct FailingTransport: DistributionTransport {
+    var inner: any DistributionTransport
+    var fails: @Sendable (String) -> Bool
+
+    func get(_ url: String, headers: [(String, String)]) async throws -> DistributionReply {
+        if fails(url) { throw ImageFixtureError("connection reset by peer") }
+        return try await inner.get(url, headers: headers)
+    }
+}
+
 /// The distribution API behind a tiny NIO HTTP/1.1 server on 127.0.0.1, as a peer would serve it.
 final class DistributionServer: Sendable {
     let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
@@ -202,6 +213,56 @@ final class LocalRegistry: Sendable {
         // By digest too.
         let byDigest = await c.ensureImage(reference: "demo/web@\(image.manifestDigest)", namespace: "default", pullPolicy: "Always")
         #expect((try? byDigest.get()) != nil)
+    }
+
+    /// A signature that could not be fetched with the image (or was pushed after it) is looked for again on the
+    /// next try, even with IfNotPresent: the image is already here, but its refusal must not be permanent.
+    @Test func aSignatureMissedAtPullIsFetchedOnTheNextTry() async throws {
+        let scratch = try ImageScratch()
+        defer { scratch.remove() }
+        let image = try await ImageFixture.busybox(in: scratch.path)
+        let key = try ImageFixture.key(1)
+        let policy = ImageFixture.policy(trusting: [key])
+        let origin = try makeImageStore(scratch.path, "a", policy: TrustPolicy(defaultMode: .warn))
+        _ = try await origin.importArchive(path: image.archive)
+        let signaturesFail = Mutex(true)
+        let peers = InProcessPeers(peers: ["http://peer-a": origin])
+        let b = try makeImageStore(scratch.path, "b", policy: policy, sources: [PullSource(kind: .peer, baseURL: "http://peer-a")],
+                                   transport: FailingTransport(inner: peers) { url in
+                                       url.hasSuffix(".sig") && signaturesFail.withLock { $0 }
+                                   })
+
+        // The signature fetch fails: refused, and the refusal says why there was nothing to check.
+        let first = await b.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
+        #expect(first.imageRefusal?.reason == .signature)
+        #expect(first.imageRefusal?.message.contains("is not signed (fetching its signatures failed: ") == true, "\(String(describing: first.imageRefusal))")
+        #expect(first.imageRefusal?.message.contains("connection reset by peer") == true)
+
+        // Reachable again, but the origin has no signature yet: a plain refusal, no stale failure in it.
+        signaturesFail.withLock { $0 = false }
+        let second = await b.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
+        #expect(second.imageRefusal?.message == "image demo/web@\(image.manifestDigest) is not signed")
+
+        // Signed at the origin after b pulled: the next try finds the signature and runs the image.
+        try await origin.sign(reference: "demo/web:1", key: key)
+        let third = await b.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
+        #expect((try? third.get())?.manifestDigest == image.manifestDigest.description, "\(String(describing: third.imageRefusal))")
+        #expect(await b.images().first?.signatures == 1)
+
+        // Never means no network at all: a store holding the image with no signature does not ask again.
+        let signatureRequests = Mutex(0)
+        let c = try makeImageStore(scratch.path, "c", policy: policy, sources: [PullSource(kind: .peer, baseURL: "http://peer-a")],
+                                   transport: FailingTransport(inner: peers) { url in
+                                       if url.hasSuffix(".sig") { signatureRequests.withLock { $0 += 1 } }
+                                       return url.hasSuffix(".sig")
+                                   })
+        #expect(await c.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent").imageRefusal?.reason == .signature)
+        #expect(signatureRequests.withLock { $0 } == 1)
+        let never = await c.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "Never")
+        #expect(never.imageRefusal?.reason == .signature)
+        #expect(signatureRequests.withLock { $0 } == 1)
+        _ = await c.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
+        #expect(signatureRequests.withLock { $0 } == 2)
     }
 
     @Test func podsAskingAtOnceShareOnePull() async throws {

@@ -80,9 +80,7 @@ public struct HTTPClient: Sendable {
                 if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
                 for (name, value) in headers { head.headers.add(name: name, value: value) }
                 if let body { head.headers.add(name: "Content-Length", value: "\(body.count)") }
-                try await outbound.write(.head(head))
-                if let body, !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
+                try await outbound.write(contentsOf: HTTPClient.requestParts(head, body: body))
 
                 var response = Response(status: 0, headers: [], body: [])
                 for try await part in inbound {
@@ -102,6 +100,16 @@ public struct HTTPClient: Sendable {
                 throw ClientError(description: "\(target.host):\(target.port) closed the connection before answering")
             }
         }
+    }
+
+    /// The whole request in one write. A server that answers on the head alone and closes (a GET with
+    /// `Connection: close`) would otherwise make a later `.end` write fail with "I/O on closed channel",
+    /// losing an answer that had already arrived; under load that gap is wide enough to hit.
+    static func requestParts(_ head: HTTPRequestHead, body: [UInt8]?) -> [HTTPClientRequestPart] {
+        var parts: [HTTPClientRequestPart] = [.head(head)]
+        if let body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+        parts.append(.end(nil))
+        return parts
     }
 
     struct Target {

@@ -38,6 +38,8 @@ public actor ImageStore: ImageProvider {
     /// Images found tampered, so admission can refuse them without re-reading anything.
     private var knownTampered: [Digest: String] = [:]
     var inflightPulls: [String: Task<Digest, any Error>] = [:]
+    /// Why the last try to fetch an image's signatures failed (not a 404: a source that could not be asked).
+    var signatureFetchFailures: [Digest: String] = [:]
     private var inflightUnpacks: [Digest: Task<String, any Error>] = [:]
 
     /// `directory` is `<dataDir>/images`; `sources` is asked at each pull (registries first, then peers' API
@@ -317,6 +319,7 @@ public actor ImageStore: ImageProvider {
     public func resolve(reference text: String, namespace: String, pullPolicy: String = "IfNotPresent") async throws(ImageStoreError) -> ResolvedImage {
         let reference = try parse(text)
         var entry = lookup(reference)
+        var pulledNow = false
         switch pullPolicy {
         case "Never":
             guard entry != nil else {
@@ -325,6 +328,7 @@ public actor ImageStore: ImageProvider {
         case "Always":
             do {
                 _ = try await pull(reference)
+                pulledNow = true
             } catch {
                 // A peer cut off from every source still runs what it holds; Kubernetes would fail here.
                 guard entry != nil else { throw error }
@@ -335,13 +339,20 @@ public actor ImageStore: ImageProvider {
             if entry == nil {
                 _ = try await pull(reference)
                 entry = lookup(reference)
+                pulledNow = true
             }
         }
         guard let entry else { throw ImageStoreError(.notFound, "image \(text) is not in the store") }
         let top = entry.digest
         let manifest = try manifest(top: top)
-        if let refusal = provenanceRefusal(repository: reference.repository, digest: top, namespace: namespace) {
-            throw ImageStoreError(.signature, refusal.message)
+        if provenanceRefusal(repository: reference.repository, digest: top, namespace: namespace) != nil {
+            // A signature pushed after the image, or one a failed fetch missed, is looked for again on each retry.
+            let sources = pulledNow || pullPolicy == "Never" ? [] : orderedSources(for: reference, explicit: nil)
+            if !sources.isEmpty { await fetchSignatures(repository: reference.repository, digest: top, from: sources) }
+            if let refusal = provenanceRefusal(repository: reference.repository, digest: top, namespace: namespace) {
+                let failure = signatureFetchFailures[top].map { " (fetching its signatures failed: \($0))" } ?? ""
+                throw ImageStoreError(.signature, refusal.message + failure)
+            }
         }
         let configuration: ImageConfiguration
         do {

@@ -124,8 +124,7 @@ public struct HTTPDistributionTransport: DistributionTransport {
                 head.headers.add(name: "Host", value: "\(target.host):\(target.port)")
                 head.headers.add(name: "Connection", value: "close")
                 if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
-                try await outbound.write(.head(head))
-                try await outbound.write(.end(nil))
+                try await outbound.write(contentsOf: HTTPClient.requestParts(head, body: nil))
                 var status = 0
                 var fd: Int32 = -1
                 var completed = false
@@ -194,11 +193,17 @@ extension ImageStore {
         }
     }
 
-    private func pullOnce(_ reference: ImageReference, sources explicit: [PullSource]?) async throws(ImageStoreError) -> Digest {
+    /// The registry the reference names first, then the configured sources.
+    func orderedSources(for reference: ImageReference, explicit: [PullSource]?) -> [PullSource] {
         let configured = explicit ?? currentSources()
         var ordered: [PullSource] = []
         if let registry = reference.registry { ordered.append(PullSource.registry(named: registry, configured: configured)) }
         for source in configured where !ordered.contains(source) { ordered.append(source) }
+        return ordered
+    }
+
+    private func pullOnce(_ reference: ImageReference, sources explicit: [PullSource]?) async throws(ImageStoreError) -> Digest {
+        let ordered = orderedSources(for: reference, explicit: explicit)
         guard !ordered.isEmpty else {
             throw ImageStoreError(.pull, "image \(reference) is not on this node and no registry or peer is configured to pull it from")
         }
@@ -208,7 +213,7 @@ extension ImageStore {
             do {
                 let digest = try await pull(reference, from: source)
                 let others = ordered.enumerated().filter { $0.offset != position }.map(\.element)
-                await fetchSignatures(repository: reference.repository, digest: digest, preferring: source, others: others)
+                await fetchSignatures(repository: reference.repository, digest: digest, from: [source] + others)
                 try record(storedDescriptor(digest), repository: reference.repository,
                            tag: reference.digest == nil ? reference.tag : nil)
                 logger.info("pulled image", metadata: ["image": "\(reference)", "digest": "\(digest)", "source": "\(source)"])
@@ -309,15 +314,23 @@ extension ImageStore {
         return top
     }
 
-    /// Merges the signatures any source holds for `repository@digest` into the local ones. Best effort: a
-    /// missing signature shows up later as a provenance refusal, with the policy's words.
-    private func fetchSignatures(repository: String, digest: Digest, preferring first: PullSource, others: [PullSource]) async {
+    /// Merges the signatures the first source that has any holds for `repository@digest` into the local ones.
+    /// A missing signature shows up later as a provenance refusal, with the policy's words; a source that could
+    /// not be asked is remembered in `signatureFetchFailures`, so the refusal can say so.
+    func fetchSignatures(repository: String, digest: Digest, from sources: [PullSource]) async {
         var records = signatureRecords(repository: repository, digest: digest)
         let before = records.count
-        for source in [first] + others {
-            guard let fetched = try? await fetchManifest(repository: repository, reference: digest.signatureTag, from: source),
-                case .manifest(let manifest) = fetched.1
-            else { continue }
+        var failures: [String] = []
+        for source in sources {
+            let fetched: (Digest, ManifestDocument)?
+            do {
+                fetched = try await fetchManifest(repository: repository, reference: digest.signatureTag, from: source)
+            } catch {
+                failures.append("\(source): \(error.message)")
+                continue
+            }
+            guard let fetched, case .manifest(let manifest) = fetched.1 else { continue }
+            failures = []
             for layer in manifest.layers where layer.mediaType == OCIMediaType.simpleSigning && layer.size <= 64 << 10 {
                 guard let encoded = layer.annotations[OCIAnnotation.cosignSignature], let signature = try? Sodium.base64Decode(encoded),
                     (try? await fetchBlob(repository: repository, layer, from: source)) != nil,
@@ -327,6 +340,10 @@ extension ImageStore {
                 if !records.contains(record) { records.append(record) }
             }
             break
+        }
+        signatureFetchFailures[digest] = failures.isEmpty ? nil : failures.joined(separator: "; ")
+        if !failures.isEmpty {
+            logger.warning("cannot fetch image signatures", metadata: ["image": "\(repository)@\(digest)", "why": "\(failures.joined(separator: "; "))"])
         }
         if records.count != before {
             do {
