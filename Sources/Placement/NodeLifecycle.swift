@@ -106,11 +106,4 @@ public enum NodeLifecycle {
         let name = n.view.metadata?.name ?? ""
         return evictions(n, name: name, pods: pods, configuration: configuration).map(\.at).filter { $0 > now }.min()
     }
-
-    /// When the step should run again for this node to evict on time (nil: nothing pending).
-    public static func nextEvictionCheck(_ node: JSONValue, configuration: Configuration = Configuration()) -> Int64? {
-        guard let n = Observed<Node>(node), let ready = n.view.status?.conditions?.first(ofType: "Ready"), !ready.isTrue,
-              let since = ready.lastTransitionTime.flatMap(Timestamp.parse) else { return nil }
-        return since + configuration.evictionGracePeriodSeconds
-    }
 }

@@ -228,7 +228,6 @@ func daemonSetJSON(_ name: String, image: String = "agent:1", tolerations: JSONV
         #expect(evict.deletes == ["web"])
         #expect(evict.events.first?.reason == "TaintManagerEviction")
         #expect(store.pods.map(\.name) == ["daemon"])
-        #expect(NodeLifecycle.nextEvictionCheck(store.get("Node", nil, "n1")!) != nil)
         // Recovery: Ready again, taints removed.
         _ = step(&store, .alive)
         _ = step(&store, .alive)
