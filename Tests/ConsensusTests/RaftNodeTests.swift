@@ -3,6 +3,19 @@ import Simulation
 import Testing
 
 @Suite struct RaftNodeTests {
+    @Test func membershipChangesAreDescribedByWhatChanged() throws {
+        let one = RaftMembership(voters: [1])
+        let added = try #require(one.applying(.addLearner(7)))
+        #expect(added.changes(since: one) == "learner 7 added")
+        let promoted = try #require(added.applying(.promote(7)))
+        #expect(promoted.changes(since: added) == "7 promoted")
+        #expect(try #require(promoted.applying(.remove(1))).changes(since: promoted) == "1 removed")
+        #expect(promoted.changes(since: promoted) == "none")
+        // A snapshot can jump several steps at once.
+        let jumped = RaftMembership(voters: [2, 7], learners: [1, 9])
+        #expect(jumped.changes(since: promoted) == "learner 9 added; voter 2 added; 1 demoted")
+    }
+
     @Test func electsOneLeaderByTicksAndCommitsNoop() {
         var c = RaftTestCluster(voters: [1, 2, 3])
         var rounds = 0

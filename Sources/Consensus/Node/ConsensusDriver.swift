@@ -474,7 +474,8 @@ final class ConsensusDriver {
     }
 
     func noteMembership(_ m: RaftMembership) {
-        logger.info("Raft membership changed", metadata: ["voters": "\(m.voters)", "learners": "\(m.learners)"])
+        logger.info("Raft membership changed", metadata: [
+            "change": "\(m.changes(since: knownMembership))", "voters": "\(m.voters)", "learners": "\(m.learners.count)"])
         for gone in knownMembership.members where !m.contains(gone) && gone != node.id {
             node.transport.removePeer(gone)
         }
