@@ -415,27 +415,31 @@ extension JSONValue {
     }
 
     func write(into out: inout [UInt8], sortedKeys: Bool) {
+        write(into: &out, style: .api(sortedKeys: sortedKeys))
+    }
+
+    /// The one tree walker behind both spellings (see `JSONTextStyle`).
+    func write(into out: inout [UInt8], style: JSONTextStyle) {
         switch self {
-        case .null: out.append(contentsOf: Array("null".utf8))
-        case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
-        case .int(let i): out.append(contentsOf: Array(String(i).utf8))
-        case .double(let d): out.append(contentsOf: Array(JSONValue.formatDouble(d).utf8))
-        case .string(let s): JSONValue.writeString(s, into: &out)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .double(let d): out.append(contentsOf: (style.spellsDoublesAsEncoder ? JSONValue.encoderSpelling(d) : JSONValue.formatDouble(d)).utf8)
+        case .string(let s): JSONValue.writeString(s, into: &out, style: style)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                item.write(into: &out, sortedKeys: sortedKeys)
+                item.write(into: &out, style: style)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             out.append(UInt8(ascii: "{"))
-            let keys = sortedKeys ? o.keys.sorted() : o.keys
-            for (i, k) in keys.enumerated() {
+            for (i, k) in style.ordered(o.keys).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.writeString(k, into: &out)
+                JSONValue.writeString(k, into: &out, style: style)
                 out.append(UInt8(ascii: ":"))
-                (o[k] ?? .null).write(into: &out, sortedKeys: sortedKeys)
+                (o[k] ?? .null).write(into: &out, style: style)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -447,12 +451,22 @@ extension JSONValue {
         return "\(d)"
     }
 
-    static func writeString(_ s: String, into out: inout [UInt8]) {
+    /// A Double as JSONEncoder spells it (parsed doubles are finite).
+    static func encoderSpelling(_ d: Double) -> String {
+        var text = d.description
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        return text
+    }
+
+    static func writeString(_ s: String, into out: inout [UInt8], style: JSONTextStyle = .api(sortedKeys: false)) {
         out.append(0x22)
         for b in s.utf8 {
             switch b {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])
             case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case UInt8(ascii: "/") where style.escapesSlashes: out.append(contentsOf: [0x5C, b])
+            case 0x08 where style.shortControlEscapes: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C where style.shortControlEscapes: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
             case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
             case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
@@ -463,6 +477,33 @@ extension JSONValue {
             }
         }
         out.append(0x22)
+    }
+}
+
+/// How a tree is spelled as text. The API's spelling is what clients have always seen from us; JSONEncoder's is
+/// kept byte for byte for typed views, whose files (authority record, node agent state) were first written by it.
+struct JSONTextStyle {
+    var sortedKeys: Bool
+    /// Sorted by UTF-8 bytes (JSONEncoder) rather than in String order; the two differ only beyond ASCII.
+    var sortsByUTF8: Bool
+    var escapesSlashes: Bool
+    /// `\b` and `\f` rather than `\u0008` and `\u000c`.
+    var shortControlEscapes: Bool
+    /// `-0` and `1e+20` as JSONEncoder writes them, rather than `0` and integral values below 1e15 as integers.
+    var spellsDoublesAsEncoder: Bool
+
+    static func api(sortedKeys: Bool) -> JSONTextStyle {
+        JSONTextStyle(sortedKeys: sortedKeys, sortsByUTF8: false, escapesSlashes: false, shortControlEscapes: false, spellsDoublesAsEncoder: false)
+    }
+
+    static func encoder(_ options: JSONWriteOptions) -> JSONTextStyle {
+        JSONTextStyle(sortedKeys: options.contains(.sortedKeys), sortsByUTF8: true, escapesSlashes: !options.contains(.withoutEscapingSlashes),
+                      shortControlEscapes: true, spellsDoublesAsEncoder: true)
+    }
+
+    func ordered(_ keys: [String]) -> [String] {
+        guard sortedKeys else { return keys }
+        return sortsByUTF8 ? keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } : keys.sorted()
     }
 }
 

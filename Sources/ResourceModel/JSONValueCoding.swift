@@ -669,8 +669,8 @@ extension EncodedNode {
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .uint(let u): out.append(contentsOf: String(u).utf8)
         case .number(let text): out.append(contentsOf: text.utf8)
-        case .string(let s): JSONText.writeString(s, into: &out, options: options)
-        case .tree(let tree): JSONText.write(tree, into: &out, options: options)
+        case .string(let s): JSONValue.writeString(s, into: &out, style: .encoder(options))
+        case .tree(let tree): tree.write(into: &out, style: .encoder(options))
         case .array(let array):
             out.append(UInt8(ascii: "["))
             for (i, item) in array.items.enumerated() {
@@ -680,74 +680,15 @@ extension EncodedNode {
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             out.append(UInt8(ascii: "{"))
-            let keys = options.contains(.sortedKeys) ? JSONText.sorted(object.keys) : object.keys
+            let keys = JSONTextStyle.encoder(options).ordered(object.keys)
             for (i, key) in keys.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONText.writeString(key, into: &out, options: options)
+                JSONValue.writeString(key, into: &out, style: .encoder(options))
                 out.append(UInt8(ascii: ":"))
                 (object.values[key] ?? .null).write(into: &out, options: options)
             }
             out.append(UInt8(ascii: "}"))
         case .deferred(let encoder): (encoder.take() ?? .object(EncodedObject())).write(into: &out, options: options)
         }
-    }
-}
-
-// MARK: - Text in JSONEncoder's spelling
-
-enum JSONText {
-    static func sorted(_ keys: [String]) -> [String] {
-        keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-    }
-
-    static func write(_ value: JSONValue, into out: inout [UInt8], options: JSONWriteOptions) {
-        switch value {
-        case .double(let d):
-            // Parsed doubles are finite; spell them as JSONEncoder spells a Double.
-            var text = d.description
-            if text.hasSuffix(".0") { text.removeLast(2) }
-            out.append(contentsOf: text.utf8)
-        case .string(let s): writeString(s, into: &out, options: options)
-        case .array(let items):
-            out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                write(item, into: &out, options: options)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let object):
-            out.append(UInt8(ascii: "{"))
-            let keys = options.contains(.sortedKeys) ? sorted(object.keys) : object.keys
-            for (i, key) in keys.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(key, into: &out, options: options)
-                out.append(UInt8(ascii: ":"))
-                write(object[key] ?? .null, into: &out, options: options)
-            }
-            out.append(UInt8(ascii: "}"))
-        case .null, .bool, .int: value.write(into: &out, sortedKeys: false)
-        }
-    }
-
-    static func writeString(_ s: String, into out: inout [UInt8], options: JSONWriteOptions) {
-        let escapeSlashes = !options.contains(.withoutEscapingSlashes)
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, b])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, b])
-            case UInt8(ascii: "/") where escapeSlashes: out.append(contentsOf: [0x5C, b])
-            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }

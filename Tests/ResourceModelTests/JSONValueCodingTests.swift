@@ -346,6 +346,23 @@ private enum MoreManifests {
             == (try foundationText(map, [.sortedKeys])))
     }
 
+    /// One walker writes both spellings: the API's (what clients have always had from us) and JSONEncoder's
+    /// (typed views). They differ in key order beyond ASCII, `/`, `\b` and `\f`, and `-0`.
+    @Test func theAPIAndTheEncoderSpellATreeEachTheirOwnWay() throws {
+        let decomposed = "e\u{301}z"
+        let tree: JSONValue = .object(JSONObject([
+            ("z", .array([.double(-0.0), .double(1e20), .double(2.5), .double(3.0), .int(-7)])),
+            ("é", .bool(true)), (decomposed, .null), ("a", .string("a/b\u{8}\u{c}\n\u{1}")),
+        ]))
+        #expect(tree.serialized(sortedKeys: true)
+            == #"{"a":"a/b\u0008\u000c\n\u0001","z":[0,1e+20,2.5,3,-7],"é":true,"\#(decomposed)":null}"#)
+        #expect(tree.serialized() == #"{"z":[0,1e+20,2.5,3,-7],"é":true,"\#(decomposed)":null,"a":"a/b\u0008\u000c\n\u0001"}"#)
+        #expect(String(decoding: try JSONValue.encodeJSON(tree, options: [.sortedKeys]), as: UTF8.self)
+            == #"{"a":"a\/b\b\f\n\u0001","\#(decomposed)":null,"z":[-0,1e+20,2.5,3,-7],"é":true}"#)
+        #expect(String(decoding: try JSONValue.encodeJSON(tree, options: [.withoutEscapingSlashes]), as: UTF8.self)
+            == #"{"z":[-0,1e+20,2.5,3,-7],"é":true,"\#(decomposed)":null,"a":"a/b\b\f\n\u0001"}"#)
+    }
+
     /// The node agent's state files (PodRuntime's `Record`): written by either encoder, read by either decoder.
     @Test func stateFilesReadBothWays() throws {
         struct Record: Codable, Equatable {
