@@ -243,11 +243,26 @@ final class LocalRegistry: Sendable {
         let second = await b.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
         #expect(second.imageRefusal?.message == "image demo/web@\(image.manifestDigest) is not signed")
 
-        // Signed at the origin after b pulled: the next try finds the signature and runs the image.
+        // A peer's API holding the image unsigned refuses pods using it at admission, until it has a signature.
+        let api = try makeImageStore(scratch.path, "api", policy: policy, sources: [PullSource(kind: .peer, baseURL: "http://peer-a")],
+                                     transport: peers)
+        #expect(await api.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent").imageRefusal?.reason == .signature)
+
+        // Signed at the origin after b pulled: the next try of the node finds the signature and runs the image.
         try await origin.sign(reference: "demo/web:1", key: key)
         let third = await b.ensureImage(reference: "demo/web:1", namespace: "default", pullPolicy: "IfNotPresent")
         #expect((try? third.get())?.manifestDigest == image.manifestDigest.description, "\(String(describing: third.imageRefusal))")
         #expect(await b.images().first?.signatures == 1)
+
+        // Admission refuses at once but asks the sources in the background (never on the request's path), so a
+        // later admission passes.
+        #expect(await api.admissionCheck(reference: "demo/web:1", namespace: "default")?.reason == .signature)
+        var admitted = false
+        for _ in 0..<200 where !admitted {
+            admitted = await api.admissionCheck(reference: "demo/web:1", namespace: "default") == nil
+            if !admitted { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(admitted)
 
         // Never means no network at all: a store holding the image with no signature does not ask again.
         let signatureRequests = Mutex(0)

@@ -40,6 +40,8 @@ public actor ImageStore: ImageProvider {
     var inflightPulls: [String: Task<Digest, any Error>] = [:]
     /// Why the last try to fetch an image's signatures failed (not a 404: a source that could not be asked).
     var signatureFetchFailures: [Digest: String] = [:]
+    /// Images whose signatures an admission refusal is looking for again, one fetch at a time.
+    private var signatureRefreshes: Set<Digest> = []
     private var inflightUnpacks: [Digest: Task<String, any Error>] = [:]
 
     /// `directory` is `<dataDir>/images`; `sources` is asked at each pull (registries first, then peers' API
@@ -285,6 +287,7 @@ public actor ImageStore: ImageProvider {
 
     /// The admission pre-check: a refusal only when this store already holds the image and knows it must not
     /// run here; nil when the image is unknown (the node decides later) or fine. Reads only small blobs.
+    /// Without a signature the policy accepts, the sources are asked again in the background.
     public func admissionCheck(reference text: String, namespace: String) -> ImageRefusal? {
         let reference: ImageReference
         do {
@@ -299,7 +302,20 @@ public actor ImageStore: ImageProvider {
         } catch {
             return error.refusal
         }
-        return provenanceRefusal(repository: reference.repository, digest: entry.digest, namespace: namespace)
+        guard let refusal = provenanceRefusal(repository: reference.repository, digest: entry.digest, namespace: namespace) else { return nil }
+        // A signature pushed after this store pulled the image is looked for, but never on the request's path:
+        // a later admission sees what the background fetch found.
+        refreshSignaturesInBackground(reference, digest: entry.digest)
+        return refusal
+    }
+
+    private func refreshSignaturesInBackground(_ reference: ImageReference, digest: Digest) {
+        let sources = orderedSources(for: reference, explicit: nil)
+        guard !sources.isEmpty, signatureRefreshes.insert(digest).inserted else { return }
+        Task {
+            await fetchSignatures(repository: reference.repository, digest: digest, from: sources)
+            signatureRefreshes.remove(digest)
+        }
     }
 
     public func ensureImage(reference text: String, namespace: String, pullPolicy: String) async -> Result<ResolvedImage, ImageRefusal> {
