@@ -489,7 +489,8 @@ struct JSONTextStyle {
     var escapesSlashes: Bool
     /// `\b` and `\f` rather than `\u0008` and `\u000c`.
     var shortControlEscapes: Bool
-    /// `-0` and `1e+20` as JSONEncoder writes them, rather than `0` and integral values below 1e15 as integers.
+    /// A Double by its description less a trailing `.0`, as JSONEncoder writes it (`-0` stays `-0`), rather than
+    /// integral values below 1e15 as integers and non-finite ones as `null`.
     var spellsDoublesAsEncoder: Bool
 
     static func api(sortedKeys: Bool) -> JSONTextStyle {
