@@ -41,8 +41,11 @@ final class ConsensusService: Service {
         self.configuration = configuration
         self.gossip = gossip
         self.logger = logger
-        transport = RaftTransport(localID: nodeID, logger: logger)
         let members = gossip.node
+        // A peer whose process dies closes its Raft connections at once: gossip probes it next instead of in its turn.
+        transport = RaftTransport(localID: nodeID, logger: logger) { id in
+            if let member = Self.member(of: id, in: members.members) { members.probeSoon(member.address) }
+        }
         node = ConsensusNode(
             id: nodeID,
             dataDirectory: configuration.dataDirectory,
@@ -59,14 +62,18 @@ final class ConsensusService: Service {
     /// depend on gossip's verdict to elect a leader, and a peer that restarted may not be alive in every
     /// view yet.
     static func raftAddress(of id: UInt64, in members: [MemberState]) -> PeerAddress? {
-        let key = String(id, radix: 16)
-        let candidates = members.filter { $0.metadata.entries["raftID"] == key }
-        guard let member = candidates.first(where: { $0.status.isLive }) ?? candidates.first,
-              let address = member.metadata.entries["raft"],
+        guard let member = member(of: id, in: members), let address = member.metadata.entries["raft"],
               let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
         var host = String(address[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return PeerAddress(host: host, port: port)
+    }
+
+    /// The gossip member that publishes Raft id `id`: a live one before one gossip thinks dead.
+    static func member(of id: UInt64, in members: [MemberState]) -> MemberState? {
+        let key = String(id, radix: 16)
+        let candidates = members.filter { $0.metadata.entries["raftID"] == key }
+        return candidates.first(where: { $0.status.isLive }) ?? candidates.first
     }
 
     func run() async throws {

@@ -29,6 +29,45 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
         #expect(a.core.member("b")?.status == .alive)
     }
 
+    /// A hint (this peer's Raft connection to the member closed) makes that member the next probe, out of its
+    /// turn. It is only a hint: a member that answers stays alive, and one that does not is suspected by the
+    /// usual path (indirect probes, then the end of the period).
+    @Test func aHintedMemberIsProbedNextAndSuspectedOnlyIfTheProbeFails() {
+        let others = (1...8).map { "m\($0)" }
+        var a = TestNode("a", knows: others)
+        var now = a.core.nextProbeAt
+        for (round, hinted) in (others + others.reversed()).enumerated() {
+            a.core.probeSoon(hinted)
+            let out = a.tick(now)
+            #expect(out.events.isEmpty)
+            let (ping, target) = out.sent(where: \.isPing)[0]
+            #expect(target == hinted, "round \(round)")
+            var member = TestNode(hinted, knows: ["a"] + others.filter { $0 != hinted }, seed: UInt64(round + 1))
+            let ack = member.receive(ping, from: "a", at: now + .milliseconds(5)).sent(where: \.isAck)
+            _ = a.receive(ack[0].packet, from: hinted, at: now + .milliseconds(10))
+            now = a.core.nextProbeAt
+        }
+        #expect(others.allSatisfy { a.core.member($0)?.status == .alive })
+
+        // Hints about ourselves or a stranger are ignored: the round-robin goes on.
+        a.core.probeSoon("a")
+        a.core.probeSoon("stranger")
+        now = a.core.nextProbeAt
+        let (ping, target) = startProbe(&a, at: now)
+        #expect(others.contains(target))
+        var member = TestNode(target, knows: ["a"] + others.filter { $0 != target }, seed: 99)
+        _ = a.receive(member.receive(ping, from: "a", at: now + .milliseconds(5)).sent(where: \.isAck)[0].packet, from: target,
+                      at: now + .milliseconds(10))
+
+        // A hinted member that does not answer: indirect probes, then suspected at the end of the period.
+        now = a.core.nextProbeAt
+        a.core.probeSoon("m5")
+        #expect(startProbe(&a, at: now).to == "m5")
+        #expect(!a.tick(now + .milliseconds(500)).sent(where: \.isPingReq).isEmpty)
+        _ = a.tick(a.core.nextProbeAt)
+        #expect(a.core.member("m5")?.status == .suspect)
+    }
+
     @Test func misroutedPingIsNotAcked() {
         var b = TestNode("b", knows: ["a"])
         let out = b.receive(SWIMPacket([.ping(sequence: 1, target: "someone-else", source: "a")]), from: "a", at: .zero)

@@ -58,11 +58,17 @@ public final class RaftTransport: Sendable {
         var retry: Scheduled<Void>?
     }
 
-    public init(localID: UInt64, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, settings: Settings = Settings(), logger: Logger) {
+    /// Called with a peer's id when an established connection to it closes from its side: often the first sign
+    /// that its process is gone, well before any failure detector's round reaches it.
+    let connectionLost: @Sendable (UInt64) -> Void
+
+    public init(localID: UInt64, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, settings: Settings = Settings(),
+                logger: Logger, connectionLost: @escaping @Sendable (UInt64) -> Void = { _ in }) {
         self.localID = localID
         self.group = group
         self.settings = settings
         self.logger = logger
+        self.connectionLost = connectionLost
     }
 
     public var metrics: Metrics { state.withLockedValue { $0.metrics } }
@@ -241,6 +247,7 @@ public final class RaftTransport: Sendable {
         }
         guard let address else { return }
         logger.debug("Raft connection closed; reconnecting", metadata: ["peer": "\(peer)"])
+        connectionLost(peer)
         connect(peer, generation: generation, address: address)
     }
 

@@ -63,6 +63,8 @@ public struct SWIMInstance: Sendable {
     private(set) var liveCount = 0
     private var probeOrder: [String] = []
     private var probeIndex = 0
+    /// A member to probe in the next protocol period, out of its round-robin turn (see `probeSoon`).
+    private(set) var hintedProbe: String?
     private(set) var probe: Probe?
     private var relays: [UInt64: Relay] = [:]
     private var nextSequence: UInt64 = 0
@@ -230,6 +232,16 @@ public struct SWIMInstance: Sendable {
         return flush()
     }
 
+    /// Another part of this peer saw `member` go away (a connection to it closed): probe it in the next protocol
+    /// period instead of waiting for its turn, which at small sizes can be seconds away. Only a hint: the member
+    /// is suspected only if that probe and its indirect probes fail, like any other.
+    public mutating func probeSoon(_ member: String) {
+        // A probe of it still waiting for an answer already covers the hint.
+        let awaited = probe.map { $0.target == member && !$0.acked } ?? false
+        guard member != address, memberRecords[member]?.state.status.isLive == true, !awaited else { return }
+        hintedProbe = member
+    }
+
     /// Runs every timer that is due at `now`.
     public mutating func tick(now: SWIMTime, rng: inout some RandomNumberGenerator) -> [SWIMDirective] {
         expireRelays(now: now)
@@ -356,6 +368,10 @@ public struct SWIMInstance: Sendable {
     }
 
     private mutating func nextProbeTarget(rng: inout some RandomNumberGenerator) -> String? {
+        if let hinted = hintedProbe {
+            hintedProbe = nil
+            if memberRecords[hinted]?.state.status.isLive == true { return hinted }
+        }
         var checked = 0
         while checked <= probeOrder.count {
             if probeIndex >= probeOrder.count {

@@ -50,6 +50,7 @@ public final class GossipNode: Sendable {
         case packet([UInt8], from: String, viaStream: Bool)
         case join([String])
         case updateMetadata([String: String])
+        case probeSoon(String)
         case leave(CheckedContinuation<Void, Never>)
         case keyring(@Sendable (inout GossipKeyring) throws -> Void, CheckedContinuation<Result<Void, any Error>, Never>)
     }
@@ -116,6 +117,9 @@ public final class GossipNode: Sendable {
     public func join(_ seeds: [String]) { mailbox.push(.join(seeds)) }
 
     public func updateMetadata(_ entries: [String: String]) { mailbox.push(.updateMetadata(entries)) }
+
+    /// Probes `member` (its gossip address) in the next protocol period, out of turn (`SWIMInstance.probeSoon`).
+    public func probeSoon(_ member: String) { mailbox.push(.probeSoon(member)) }
 
     /// Changes the keyring inside the gossip loop, so no packet is sealed or opened half-way through a change.
     public func changeKeyring(_ change: @escaping @Sendable (inout GossipKeyring) throws -> Void) async throws {
@@ -214,6 +218,8 @@ public final class GossipNode: Sendable {
                     directives += instance.join(seeds: seeds, now: now())
                 case .updateMetadata(let entries):
                     directives += instance.updateMetadata(entries, now: now())
+                case .probeSoon(let member):
+                    instance.probeSoon(member)
                 case .leave(let continuation):
                     directives += instance.leave(now: now(), rng: &rng)
                     leaving = continuation
