@@ -42,7 +42,7 @@ final class ConsensusService: Service {
         self.gossip = gossip
         self.logger = logger
         let members = gossip.node
-        // A peer whose process dies closes its Raft connections at once: gossip probes it next instead of in its turn.
+        // A peer whose process dies closes its Raft connections at once: gossip probes it now instead of in its turn.
         transport = RaftTransport(localID: nodeID, logger: logger) { id in
             if let member = Self.member(of: id, in: members.members) { members.probeSoon(member.address) }
         }

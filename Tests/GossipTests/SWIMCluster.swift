@@ -149,6 +149,11 @@ final class SWIMCluster {
         apply(cores[node].updateMetadata(entries, now: time(node)), from: node)
     }
 
+    /// Tells `node` that `member` may be gone, as a closed Raft connection does in the peer.
+    func hint(_ node: Int, about member: Int) {
+        apply(cores[node].probeSoon(Self.address(member), now: time(node)), from: node)
+    }
+
     func leave(_ node: Int) {
         apply(cores[node].leave(now: time(node), rng: &rngs[node]), from: node)
     }

@@ -36,36 +36,79 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
         let others = (1...8).map { "m\($0)" }
         var a = TestNode("a", knows: others)
         var now = a.core.nextProbeAt
+        func answer(_ ping: SWIMPacket, from member: String, at time: SWIMTime, seed: UInt64) {
+            var node = TestNode(member, knows: ["a"] + others.filter { $0 != member }, seed: seed)
+            let ack = node.receive(ping, from: "a", at: time + .milliseconds(5)).sent(where: \.isAck)
+            _ = a.receive(ack[0].packet, from: member, at: time + .milliseconds(10))
+        }
         for (round, hinted) in (others + others.reversed()).enumerated() {
-            a.core.probeSoon(hinted)
+            _ = a.core.probeSoon(hinted, now: now)
             let out = a.tick(now)
             #expect(out.events.isEmpty)
             let (ping, target) = out.sent(where: \.isPing)[0]
             #expect(target == hinted, "round \(round)")
-            var member = TestNode(hinted, knows: ["a"] + others.filter { $0 != hinted }, seed: UInt64(round + 1))
-            let ack = member.receive(ping, from: "a", at: now + .milliseconds(5)).sent(where: \.isAck)
-            _ = a.receive(ack[0].packet, from: hinted, at: now + .milliseconds(10))
+            answer(ping, from: hinted, at: now, seed: UInt64(round + 1))
             now = a.core.nextProbeAt
         }
         #expect(others.allSatisfy { a.core.member($0)?.status == .alive })
 
         // Hints about ourselves or a stranger are ignored: the round-robin goes on.
-        a.core.probeSoon("a")
-        a.core.probeSoon("stranger")
+        _ = a.core.probeSoon("a", now: now)
+        _ = a.core.probeSoon("stranger", now: now)
         now = a.core.nextProbeAt
         let (ping, target) = startProbe(&a, at: now)
         #expect(others.contains(target))
-        var member = TestNode(target, knows: ["a"] + others.filter { $0 != target }, seed: 99)
-        _ = a.receive(member.receive(ping, from: "a", at: now + .milliseconds(5)).sent(where: \.isAck)[0].packet, from: target,
-                      at: now + .milliseconds(10))
+        answer(ping, from: target, at: now, seed: 99)
 
         // A hinted member that does not answer: indirect probes, then suspected at the end of the period.
         now = a.core.nextProbeAt
-        a.core.probeSoon("m5")
+        _ = a.core.probeSoon("m5", now: now)
         #expect(startProbe(&a, at: now).to == "m5")
         #expect(!a.tick(now + .milliseconds(500)).sent(where: \.isPingReq).isEmpty)
         _ = a.tick(a.core.nextProbeAt)
         #expect(a.core.member("m5")?.status == .suspect)
+    }
+
+    /// With no probe waiting for an answer, a hint starts the next protocol period at once instead of at its
+    /// time; at most once per probe interval, so hints cannot raise the probe rate more than twofold.
+    @Test func aHintStartsTheProbeAtOnceWhenNoProbeAwaitsAnAnswer() {
+        let others = (1...8).map { "m\($0)" }
+        var a = TestNode("a", knows: others)
+        let interval = a.core.configuration.probeInterval
+        var now = a.core.nextProbeAt
+        let (first, firstTarget) = startProbe(&a, at: now)
+        var member = TestNode(firstTarget, knows: ["a"] + others.filter { $0 != firstTarget }, seed: 3)
+        let ack = member.receive(first, from: "a", at: now + .milliseconds(5)).sent(where: \.isAck)
+        _ = a.receive(ack[0].packet, from: firstTarget, at: now + .milliseconds(10))
+
+        // 200 ms into an answered period: the hinted member is pinged in this very tick.
+        let hinted = others.first { $0 != firstTarget }!
+        now = now + .milliseconds(200)
+        #expect(a.core.nextProbeAt > now)
+        #expect(a.core.probeSoon(hinted, now: now).scheduledTick == now)
+        let early = a.tick(now).sent(where: \.isPing)
+        #expect(early.map(\.to) == [hinted])
+        #expect(a.core.nextProbeAt == now + interval)
+        member = TestNode(hinted, knows: ["a"] + others.filter { $0 != hinted }, seed: 4)
+        let earlyAck = member.receive(early[0].packet, from: "a", at: now + .milliseconds(5)).sent(where: \.isAck)
+        _ = a.receive(earlyAck[0].packet, from: hinted, at: now + .milliseconds(10))
+
+        // A second hint within the probe interval waits for the period's own start.
+        let second = others.first { $0 != firstTarget && $0 != hinted }!
+        let soon = now + .milliseconds(300)
+        _ = a.core.probeSoon(second, now: soon)
+        #expect(a.tick(soon).sent(where: \.isPing).isEmpty)
+        let secondStart = a.core.nextProbeAt
+        let (_, next) = startProbe(&a, at: secondStart)
+        #expect(next == second)
+
+        // While a probe waits for its answer, a hint about another member does not cut it short, even once
+        // the probe interval since the last early start has passed.
+        now = secondStart + .milliseconds(100)
+        let third = others.first { ![firstTarget, hinted, second].contains($0) }!
+        let before = a.core.nextProbeAt
+        _ = a.core.probeSoon(third, now: now)
+        #expect(a.core.nextProbeAt == before)
     }
 
     @Test func misroutedPingIsNotAcked() {

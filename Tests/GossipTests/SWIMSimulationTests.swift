@@ -126,6 +126,64 @@ func crashDetectionBound(_ config: SWIMConfiguration, members n: Int) -> Duratio
         }
     }
 
+    /// The peer hints gossip to probe a member at once when its Raft connection to it closes (`probeSoon`). A
+    /// hint about a member that is in fact alive, e.g. a connection reset, must not make it suspected: hints
+    /// here arrive at every member about random live members, on average every 3 s. The loss, 15%, is high
+    /// enough for true-to-protocol suspicions (later refuted) to happen, so that their rate can be compared.
+    @Test func hintsAboutLiveMembersRaiseNoFalsePositives() throws {
+        let n = simMembers(default: 50)
+        let seconds = simSeconds(default: 60)
+        try forEachSeed(defaultCount: 1) { seed in
+            func run(hints: Bool) throws -> (suspicions: Int, deaths: Int, pings: Int) {
+                let lossy = NetworkFaults(loss: 0.15, duplication: 0, delay: .milliseconds(1) ... .milliseconds(10))
+                let cluster = SWIMCluster(seed: seed, size: n, network: lossy)
+                var hintRandom = SeededRandom(seed: seed ^ 0x4849_4e54)
+                // One suspicion reaches every member as an event; counted once, by (member, incarnation).
+                var suspected = Set<String>()
+                var deaths = 0
+                var pings = 0
+                cluster.onEvent = { _, event, _ in
+                    switch event {
+                    case .suspect(let member): suspected.insert("\(member.address)/\(member.incarnation)")
+                    case .dead: deaths += 1
+                    default: break
+                    }
+                }
+                cluster.onSend = { _, _, packet, _ in
+                    pings += packet.messages.count { if case .ping = $0 { true } else { false } }
+                }
+                let step = Duration.milliseconds(100)
+                var now = Duration.zero
+                while now < .seconds(seconds) {
+                    now += step
+                    cluster.run(until: now)
+                    guard hints else { continue }
+                    for node in cluster.sim.nodes where Int.random(in: 0..<30, using: &hintRandom) == 0 {
+                        var member = Int.random(in: 0..<(n - 1), using: &hintRandom)
+                        if member >= node { member += 1 }
+                        cluster.hint(node, about: member)
+                    }
+                }
+                for node in cluster.sim.nodes {
+                    try simCheck(cluster.cores[node].members.allSatisfy { $0.status.isLive },
+                                 "node \(node) does not see every member alive or suspect at the end")
+                }
+                return (suspected.count, deaths, pings)
+            }
+            let without = try run(hints: false)
+            let with = try run(hints: true)
+            print("SWIM hints n=\(n) seed=\(seed) over \(seconds) s at 15% loss: without hints \(without.suspicions) suspicions, \(without.deaths) deaths, \(without.pings) pings; with a hint per member every 3 s \(with.suspicions) suspicions, \(with.deaths) deaths, \(with.pings) pings")
+            try simCheck(with.deaths == 0 && without.deaths == 0, "members wrongly declared dead: \(with.deaths) with hints, \(without.deaths) without")
+            // A period starts early at most once per probe interval, so hints at most double the probes.
+            try simCheck(with.pings <= 2 * without.pings, "hints raised the pings from \(without.pings) to \(with.pings)")
+            // More probes meet more losses, but each probe is no likelier to end in a suspicion. The margin covers
+            // the noise of a run of some 100 suspicions; a hint that itself led to suspicions would add hundreds.
+            let perPing = (without: Double(without.suspicions) / Double(without.pings), with: Double(with.suspicions) / Double(with.pings))
+            try simCheck(perPing.with <= 2 * perPing.without,
+                         "suspicions per ping rose from \(format(perPing.without)) without hints to \(format(perPing.with)) with them")
+        }
+    }
+
     /// Lifeguard's case: 10% of members are slow (their messages take 0.2–1.2 s more).
     @Test func noFalsePositivesWithSlowMembers() throws {
         let n = simMembers(default: 150)

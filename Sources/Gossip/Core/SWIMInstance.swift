@@ -65,6 +65,8 @@ public struct SWIMInstance: Sendable {
     private var probeIndex = 0
     /// A member to probe in the next protocol period, out of its round-robin turn (see `probeSoon`).
     private(set) var hintedProbe: String?
+    /// Before this time a hint does not start a protocol period early (see `probeSoon`).
+    private var nextEarlyPeriodAllowedAt = SWIMTime.zero
     private(set) var probe: Probe?
     private var relays: [UInt64: Relay] = [:]
     private var nextSequence: UInt64 = 0
@@ -232,14 +234,24 @@ public struct SWIMInstance: Sendable {
         return flush()
     }
 
-    /// Another part of this peer saw `member` go away (a connection to it closed): probe it in the next protocol
-    /// period instead of waiting for its turn, which at small sizes can be seconds away. Only a hint: the member
-    /// is suspected only if that probe and its indirect probes fail, like any other.
-    public mutating func probeSoon(_ member: String) {
+    /// Another part of this peer saw `member` go away (a connection to it closed): probe it now instead of
+    /// waiting for its turn, which at small sizes can be seconds away. Only a hint: the member is suspected only
+    /// if that probe and its indirect probes fail, like any other.
+    ///
+    /// When no probe awaits an answer, the next protocol period starts at the next `tick` (so the hint saves
+    /// up to a whole period); otherwise the hinted member is the next period's target. Periods start early at
+    /// most once per probe interval, so a flapping connection can at most double our probe rate.
+    public mutating func probeSoon(_ member: String, now: SWIMTime) -> [SWIMDirective] {
         // A probe of it still waiting for an answer already covers the hint.
         let awaited = probe.map { $0.target == member && !$0.acked } ?? false
-        guard member != address, memberRecords[member]?.state.status.isLive == true, !awaited else { return }
+        guard member != address, !hasLeft, memberRecords[member]?.state.status.isLive == true, !awaited else { return flush() }
         hintedProbe = member
+        let answered = probe.map(\.acked) ?? true
+        if answered, now >= nextEarlyPeriodAllowedAt, now < nextProbeAt {
+            nextProbeAt = now
+            nextEarlyPeriodAllowedAt = now + configuration.probeInterval
+        }
+        return flush()
     }
 
     /// Runs every timer that is due at `now`.

@@ -118,7 +118,7 @@ public final class GossipNode: Sendable {
 
     public func updateMetadata(_ entries: [String: String]) { mailbox.push(.updateMetadata(entries)) }
 
-    /// Probes `member` (its gossip address) in the next protocol period, out of turn (`SWIMInstance.probeSoon`).
+    /// Probes `member` (its gossip address) now or in the next protocol period, out of turn (`SWIMInstance.probeSoon`).
     public func probeSoon(_ member: String) { mailbox.push(.probeSoon(member)) }
 
     /// Changes the keyring inside the gossip loop, so no packet is sealed or opened half-way through a change.
@@ -219,7 +219,7 @@ public final class GossipNode: Sendable {
                 case .updateMetadata(let entries):
                     directives += instance.updateMetadata(entries, now: now())
                 case .probeSoon(let member):
-                    instance.probeSoon(member)
+                    directives += instance.probeSoon(member, now: now())
                 case .leave(let continuation):
                     directives += instance.leave(now: now(), rng: &rng)
                     leaving = continuation
