@@ -10,6 +10,13 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
     return first
 }
 
+/// `member` (one of `others`, all known to `node`) answers `node`'s ping, and `node` receives the ack.
+private func answer(_ ping: SWIMPacket, from member: String, to node: inout TestNode, others: [String], at time: SWIMTime, seed: UInt64) {
+    var answering = TestNode(member, knows: [node.core.address] + others.filter { $0 != member }, seed: seed)
+    let ack = answering.receive(ping, from: node.core.address, at: time + .milliseconds(5)).sent(where: \.isAck)
+    _ = node.receive(ack[0].packet, from: member, at: time + .milliseconds(10))
+}
+
 @Suite struct ProbeTests {
     @Test func pingIsAnsweredWithAckAndProbeSucceeds() {
         var a = TestNode("a", knows: ["b"])
@@ -36,18 +43,13 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
         let others = (1...8).map { "m\($0)" }
         var a = TestNode("a", knows: others)
         var now = a.core.nextProbeAt
-        func answer(_ ping: SWIMPacket, from member: String, at time: SWIMTime, seed: UInt64) {
-            var node = TestNode(member, knows: ["a"] + others.filter { $0 != member }, seed: seed)
-            let ack = node.receive(ping, from: "a", at: time + .milliseconds(5)).sent(where: \.isAck)
-            _ = a.receive(ack[0].packet, from: member, at: time + .milliseconds(10))
-        }
         for (round, hinted) in (others + others.reversed()).enumerated() {
             _ = a.core.probeSoon(hinted, now: now)
             let out = a.tick(now)
             #expect(out.events.isEmpty)
             let (ping, target) = out.sent(where: \.isPing)[0]
             #expect(target == hinted, "round \(round)")
-            answer(ping, from: hinted, at: now, seed: UInt64(round + 1))
+            answer(ping, from: hinted, to: &a, others: others, at: now, seed: UInt64(round + 1))
             now = a.core.nextProbeAt
         }
         #expect(others.allSatisfy { a.core.member($0)?.status == .alive })
@@ -58,7 +60,7 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
         now = a.core.nextProbeAt
         let (ping, target) = startProbe(&a, at: now)
         #expect(others.contains(target))
-        answer(ping, from: target, at: now, seed: 99)
+        answer(ping, from: target, to: &a, others: others, at: now, seed: 99)
 
         // A hinted member that does not answer: indirect probes, then suspected at the end of the period.
         now = a.core.nextProbeAt
@@ -77,9 +79,7 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
         let interval = a.core.configuration.probeInterval
         var now = a.core.nextProbeAt
         let (first, firstTarget) = startProbe(&a, at: now)
-        var member = TestNode(firstTarget, knows: ["a"] + others.filter { $0 != firstTarget }, seed: 3)
-        let ack = member.receive(first, from: "a", at: now + .milliseconds(5)).sent(where: \.isAck)
-        _ = a.receive(ack[0].packet, from: firstTarget, at: now + .milliseconds(10))
+        answer(first, from: firstTarget, to: &a, others: others, at: now, seed: 3)
 
         // 200 ms into an answered period: the hinted member is pinged in this very tick.
         let hinted = others.first { $0 != firstTarget }!
@@ -89,9 +89,7 @@ private func startProbe(_ node: inout TestNode, at now: SWIMTime) -> (packet: SW
         let early = a.tick(now).sent(where: \.isPing)
         #expect(early.map(\.to) == [hinted])
         #expect(a.core.nextProbeAt == now + interval)
-        member = TestNode(hinted, knows: ["a"] + others.filter { $0 != hinted }, seed: 4)
-        let earlyAck = member.receive(early[0].packet, from: "a", at: now + .milliseconds(5)).sent(where: \.isAck)
-        _ = a.receive(earlyAck[0].packet, from: hinted, at: now + .milliseconds(10))
+        answer(early[0].packet, from: hinted, to: &a, others: others, at: now, seed: 4)
 
         // A second hint within the probe interval waits for the period's own start.
         let second = others.first { $0 != firstTarget && $0 != hinted }!
